@@ -1,0 +1,110 @@
+//! Routes of `/api/community/groups/...`: communities and their members.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::access::{Access, Action};
+use shared::communities::{self, CommunityView, ListFilter};
+use shared::http::{self, created, json_body, no_content, ok, page_params, principal, query};
+use shared::ids::{parse_external, parse_ulid};
+use shared::membership::{self, CommunityRole};
+use shared::{App, Error, Result};
+
+pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
+    let caller = principal(&app, &req)?;
+    let now = app.clock.now();
+    let segments = http::segments(&req);
+    let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method().as_str();
+    match (method, path.as_slice()) {
+        ("GET", ["groups"]) => {
+            let q = query(&req);
+            let filter = ListFilter {
+                mine: http::flag(&q, "mine")?.unwrap_or(false),
+                course: q
+                    .get("course")
+                    .map(|c| parse_external("course", c))
+                    .transpose()?,
+            };
+            ok(&communities::list(
+                &app.db,
+                &app.cursors,
+                &caller,
+                &filter,
+                &page_params(&q)?,
+                now,
+            )
+            .await?)
+        }
+        ("POST", ["groups"]) => {
+            let input = json_body(&req)?;
+            created(&communities::create(&app.db, &caller, input, &app.now_iso()).await?)
+        }
+        (_, ["groups"]) => Err(Error::MethodNotAllowed),
+        (_, ["groups", id, rest @ ..]) => {
+            let id = parse_ulid("community", id)?;
+            let access = Access::load(&app.db, &caller, &id, now).await?;
+            community_route(&app, &req, method, &access, rest).await
+        }
+        _ => Err(Error::NotFound("route")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleChange {
+    role: CommunityRole,
+}
+
+async fn community_route(
+    app: &App,
+    req: &Request,
+    method: &str,
+    access: &Access,
+    rest: &[&str],
+) -> Result<Response<Body>> {
+    let db = &app.db;
+    match (method, rest) {
+        ("GET", []) => ok(&CommunityView::of(access)),
+        ("PATCH" | "PUT", []) => {
+            let input = json_body(req)?;
+            let community = communities::update(db, access, input, &app.now_iso()).await?;
+            let refreshed = Access {
+                community,
+                ..access.clone()
+            };
+            ok(&CommunityView::of(&refreshed))
+        }
+        ("POST", ["join"]) => {
+            let (member, joined) = membership::join(db, access, &app.now_iso()).await?;
+            if joined {
+                created(&member)
+            } else {
+                ok(&member)
+            }
+        }
+        ("POST", ["leave"]) => {
+            membership::leave(db, access).await?;
+            no_content()
+        }
+        ("GET", ["members"]) => {
+            access.require(Action::Read)?;
+            let page = page_params(&query(req))?;
+            ok(&membership::list(db, &app.cursors, &access.community.id, &page).await?)
+        }
+        ("PATCH" | "PUT", ["members", user_id]) => {
+            let user_id = parse_external("user", user_id)?;
+            access.require(Action::ManageMembers)?;
+            let change: RoleChange = json_body(req)?;
+            ok(&membership::set_role(db, access, &user_id, change.role).await?)
+        }
+        ("DELETE", ["members", user_id]) => {
+            let user_id = parse_external("user", user_id)?;
+            membership::remove_member(db, access, &user_id).await?;
+            no_content()
+        }
+        (_, [] | ["join"] | ["leave"] | ["members"] | ["members", _]) => {
+            Err(Error::MethodNotAllowed)
+        }
+        _ => Err(Error::NotFound("route")),
+    }
+}

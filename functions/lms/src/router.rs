@@ -1,0 +1,57 @@
+//! Routes of `/api/community/lms/...`: idempotent upserts of users, courses and enrollments.
+
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::http::{self, json, json_body, no_content, principal};
+use shared::ids::parse_external;
+use shared::lms;
+use shared::{App, Error, Result};
+
+/// 201 when the upsert created or changed something, 200 when it was already so.
+fn upserted<T: Serialize>(value: &T, written: bool) -> Result<Response<Body>> {
+    json(if written { 201 } else { 200 }, value)
+}
+
+pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
+    let caller = principal(&app, &req)?;
+    if !caller.is_admin() {
+        return Err(Error::Forbidden("LMS sync requires an admin token".into()));
+    }
+    let segments = http::segments(&req);
+    let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let now = app.now_iso();
+    let db = &app.db;
+    match (req.method().as_str(), path.as_slice()) {
+        ("PUT", ["lms", "users", user_id]) => {
+            let user_id = parse_external("user", user_id)?;
+            let (user, written) =
+                lms::upsert_user(db, &caller, &user_id, json_body(&req)?, &now).await?;
+            upserted(&user, written)
+        }
+        ("PUT", ["lms", "courses", course_id]) => {
+            let course_id = parse_external("course", course_id)?;
+            let (course, written) =
+                lms::upsert_course(db, &caller, &course_id, json_body(&req)?, &now).await?;
+            upserted(&course, written)
+        }
+        ("PUT", ["lms", "courses", course_id, "enrollments", user_id]) => {
+            let course_id = parse_external("course", course_id)?;
+            let user_id = parse_external("user", user_id)?;
+            let (enrollment, written) =
+                lms::upsert_enrollment(db, &caller, &course_id, &user_id, json_body(&req)?, &now)
+                    .await?;
+            upserted(&enrollment, written)
+        }
+        ("DELETE", ["lms", "courses", course_id, "enrollments", user_id]) => {
+            let course_id = parse_external("course", course_id)?;
+            let user_id = parse_external("user", user_id)?;
+            lms::delete_enrollment(db, &caller, &course_id, &user_id).await?;
+            no_content()
+        }
+        (
+            _,
+            ["lms", "users", _] | ["lms", "courses", _] | ["lms", "courses", _, "enrollments", _],
+        ) => Err(Error::MethodNotAllowed),
+        _ => Err(Error::NotFound("route")),
+    }
+}

@@ -1,0 +1,10 @@
+//! Lambda entry point of the WebSocket `$connect` route.
+
+mod handler;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env().await?;
+    shared::ws::serve(app, handler::connect).await
+}

@@ -1,0 +1,528 @@
+//! The one access guard: "may user U do action A in community C?".
+//!
+//! Every path that touches a community's objects loads an [`Access`] (one BatchGetItem: the
+//! community, the caller's membership and enrollment) and asks it. The decision itself is the pure
+//! function [`decide`], tested as a matrix.
+
+use crate::auth::{Principal, Role};
+use crate::communities::{Community, Visibility};
+use crate::db::{Db, from_item};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::lms::Enrollment;
+use crate::membership::{CommunityRole, Member};
+use chrono::{DateTime, Utc};
+
+/// What a caller may try to do in a community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// See that the community exists and read its profile.
+    View,
+    /// Become a member.
+    Join,
+    /// Read posts, chat history, members, who is online; receive chat events.
+    Read,
+    /// Create posts and replies, react, flag.
+    Post,
+    /// Send chat messages.
+    Chat,
+    /// Approve, reject, pin, delete others' content, see flags and moderator notes.
+    Moderate,
+    /// Change the community's settings.
+    Update,
+    /// Change members' roles or remove members.
+    ManageMembers,
+}
+
+/// The facts a decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub principal: &'a Principal,
+    pub community: &'a Community,
+    pub membership: Option<&'a Member>,
+    pub enrollment: Option<&'a Enrollment>,
+    pub now: DateTime<Utc>,
+}
+
+/// The outcome of a decision; `Hidden` answers 404 so that existence does not leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Forbidden,
+    Hidden,
+}
+
+impl<'a> Facts<'a> {
+    fn is_course_instructor(&self) -> bool {
+        self.community
+            .instructor_ids
+            .iter()
+            .any(|i| i == &self.principal.user_id)
+    }
+
+    /// An active enrollment whose expiry (if any) is still ahead.
+    pub fn enrolled(&self) -> bool {
+        self.enrollment.is_some_and(|e| e.is_current(self.now))
+    }
+
+    /// Whether the caller needs an enrollment to belong here (students in course communities).
+    fn needs_enrollment(&self) -> bool {
+        self.principal.role == Role::Student && self.community.course_id.is_some()
+    }
+
+    /// The caller's role as it counts now: a student member whose enrollment expired or was
+    /// removed has none, whatever the membership item says.
+    pub fn effective_role(&self) -> Option<CommunityRole> {
+        if self.is_course_instructor() {
+            return Some(CommunityRole::Instructor);
+        }
+        let m = self.membership?;
+        if self.needs_enrollment() && !self.enrolled() {
+            return None;
+        }
+        Some(m.role)
+    }
+
+    fn can_see(&self) -> bool {
+        self.principal.is_admin()
+            || self.community.visibility == Visibility::Public
+            || self.effective_role().is_some()
+            || (self.needs_enrollment() && self.enrolled())
+    }
+
+    fn can_join(&self) -> bool {
+        match self.principal.role {
+            Role::Admin | Role::Instructor => true,
+            Role::Student if self.community.course_id.is_some() => self.enrolled(),
+            Role::Student => self.community.visibility == Visibility::Public,
+        }
+    }
+}
+
+/// The access matrix of the product, in one function.
+pub fn decide(f: &Facts<'_>, action: Action) -> Decision {
+    if !f.can_see() {
+        return Decision::Hidden;
+    }
+    let admin = f.principal.is_admin();
+    let role = f.effective_role();
+    let allowed = match action {
+        Action::View => true,
+        Action::Join => f.can_join(),
+        Action::Read | Action::Post | Action::Chat => admin || role.is_some(),
+        Action::Moderate => admin || role.is_some_and(|r| r >= CommunityRole::Moderator),
+        Action::Update | Action::ManageMembers => {
+            admin || role.is_some_and(|r| r >= CommunityRole::Instructor)
+        }
+    };
+    if allowed {
+        Decision::Allow
+    } else {
+        Decision::Forbidden
+    }
+}
+
+/// A loaded access context for one caller in one community.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub principal: Principal,
+    pub community: Community,
+    pub membership: Option<Member>,
+    pub enrollment: Option<Enrollment>,
+    pub now: DateTime<Utc>,
+}
+
+impl Access {
+    /// Reads community, membership and enrollment in one BatchGetItem; 404 if the community does
+    /// not exist or the caller may not see it.
+    pub async fn load(
+        db: &Db,
+        principal: &Principal,
+        community_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        let mut items = db
+            .get_many(&[
+                keys::community(community_id),
+                keys::member(community_id, &principal.user_id),
+                keys::enrollment(community_id, &principal.user_id),
+            ])
+            .await?
+            .into_iter();
+        let community: Community = match items.next().flatten() {
+            Some(item) => from_item(item)?,
+            None => return Err(Error::NotFound("community")),
+        };
+        let membership = items.next().flatten().map(from_item).transpose()?;
+        let enrollment = items.next().flatten().map(from_item).transpose()?;
+        let access = Self {
+            principal: principal.clone(),
+            community,
+            membership,
+            enrollment,
+            now,
+        };
+        access.require(Action::View)?;
+        Ok(access)
+    }
+
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            principal: &self.principal,
+            community: &self.community,
+            membership: self.membership.as_ref(),
+            enrollment: self.enrollment.as_ref(),
+            now: self.now,
+        }
+    }
+
+    pub fn can(&self, action: Action) -> bool {
+        decide(&self.facts(), action) == Decision::Allow
+    }
+
+    /// 404 if the caller may not see the community, 403 if they may see it but not do this.
+    pub fn require(&self, action: Action) -> Result<()> {
+        match decide(&self.facts(), action) {
+            Decision::Allow => Ok(()),
+            Decision::Hidden => Err(Error::NotFound("community")),
+            Decision::Forbidden => Err(Error::Forbidden(
+                match action {
+                    Action::Join => "you need an active enrollment in this course to join",
+                    Action::Read | Action::Post | Action::Chat => {
+                        "you are not a member of this community (or your enrollment has ended)"
+                    }
+                    Action::Moderate => "only moderators, instructors and admins may do this",
+                    Action::Update | Action::ManageMembers => {
+                        "only the community's instructors and admins may do this"
+                    }
+                    Action::View => "you may not see this community",
+                }
+                .into(),
+            )),
+        }
+    }
+
+    pub fn effective_role(&self) -> Option<CommunityRole> {
+        self.facts().effective_role()
+    }
+
+    pub fn is_moderator(&self) -> bool {
+        self.can(Action::Moderate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            user_id: "u1".into(),
+            role,
+            name: "U".into(),
+            username: None,
+        }
+    }
+
+    fn community(visibility: Visibility, course: bool, instructors: &[&str]) -> Community {
+        Community {
+            id: "c1".into(),
+            title: "C".into(),
+            description: String::new(),
+            visibility,
+            banner_image: None,
+            require_post_approval: false,
+            course_id: course.then(|| "course1".into()),
+            instructor_ids: instructors.iter().map(|s| s.to_string()).collect(),
+            member_count: 0,
+            post_count: 0,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn member(role: CommunityRole) -> Member {
+        Member {
+            community_id: "c1".into(),
+            user_id: "u1".into(),
+            name: "U".into(),
+            username: None,
+            role,
+            joined_at: String::new(),
+        }
+    }
+
+    fn enrollment(active: bool, expiry: Option<DateTime<Utc>>) -> Enrollment {
+        Enrollment {
+            course_id: "course1".into(),
+            community_id: "c1".into(),
+            user_id: "u1".into(),
+            is_active: active,
+            expiry_date: expiry.map(crate::clock::iso),
+            updated_at: String::new(),
+        }
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Enr {
+        None,
+        Active,
+        Expired,
+        Inactive,
+    }
+
+    fn check(
+        role: Role,
+        vis: Visibility,
+        membership: Option<CommunityRole>,
+        enr: Enr,
+        action: Action,
+    ) -> Decision {
+        let now = Utc::now();
+        let p = principal(role);
+        let c = community(vis, true, &[]);
+        let m = membership.map(member);
+        let e = match enr {
+            Enr::None => None,
+            Enr::Active => Some(enrollment(true, Some(now + Duration::days(1)))),
+            Enr::Expired => Some(enrollment(true, Some(now - Duration::seconds(1)))),
+            Enr::Inactive => Some(enrollment(false, None)),
+        };
+        decide(
+            &Facts {
+                principal: &p,
+                community: &c,
+                membership: m.as_ref(),
+                enrollment: e.as_ref(),
+                now,
+            },
+            action,
+        )
+    }
+
+    use Decision::*;
+
+    #[test]
+    fn student_member_with_current_enrollment_reads_posts_and_chats_but_does_not_moderate() {
+        for action in [Action::View, Action::Read, Action::Post, Action::Chat] {
+            assert_eq!(
+                check(
+                    Role::Student,
+                    Visibility::Public,
+                    Some(CommunityRole::Member),
+                    Enr::Active,
+                    action
+                ),
+                Allow,
+                "{action:?}"
+            );
+        }
+        for action in [Action::Moderate, Action::Update, Action::ManageMembers] {
+            assert_eq!(
+                check(
+                    Role::Student,
+                    Visibility::Public,
+                    Some(CommunityRole::Member),
+                    Enr::Active,
+                    action
+                ),
+                Forbidden,
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn when_enrollment_expires_or_is_removed_a_member_loses_access_at_once() {
+        for enr in [Enr::Expired, Enr::Inactive, Enr::None] {
+            for role in [CommunityRole::Member, CommunityRole::Moderator] {
+                assert_eq!(
+                    check(
+                        Role::Student,
+                        Visibility::Public,
+                        Some(role),
+                        enr,
+                        Action::Post
+                    ),
+                    Forbidden
+                );
+                assert_eq!(
+                    check(
+                        Role::Student,
+                        Visibility::Public,
+                        Some(role),
+                        enr,
+                        Action::Read
+                    ),
+                    Forbidden
+                );
+                assert_eq!(
+                    check(
+                        Role::Student,
+                        Visibility::Private,
+                        Some(role),
+                        enr,
+                        Action::Read
+                    ),
+                    Hidden
+                );
+                assert_eq!(
+                    check(
+                        Role::Student,
+                        Visibility::Public,
+                        Some(role),
+                        enr,
+                        Action::Join
+                    ),
+                    Forbidden
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn private_communities_are_hidden_from_students_without_enrollment() {
+        assert_eq!(
+            check(
+                Role::Student,
+                Visibility::Private,
+                None,
+                Enr::None,
+                Action::View
+            ),
+            Hidden
+        );
+        assert_eq!(
+            check(
+                Role::Student,
+                Visibility::Private,
+                None,
+                Enr::Active,
+                Action::View
+            ),
+            Allow
+        );
+        assert_eq!(
+            check(
+                Role::Student,
+                Visibility::Private,
+                None,
+                Enr::Active,
+                Action::Join
+            ),
+            Allow
+        );
+        assert_eq!(
+            check(
+                Role::Student,
+                Visibility::Private,
+                None,
+                Enr::Active,
+                Action::Read
+            ),
+            Forbidden
+        );
+    }
+
+    #[test]
+    fn moderators_moderate_but_do_not_manage_members() {
+        let d = |a| {
+            check(
+                Role::Student,
+                Visibility::Public,
+                Some(CommunityRole::Moderator),
+                Enr::Active,
+                a,
+            )
+        };
+        assert_eq!(d(Action::Moderate), Allow);
+        assert_eq!(d(Action::ManageMembers), Forbidden);
+        assert_eq!(d(Action::Update), Forbidden);
+    }
+
+    #[test]
+    fn instructors_need_no_enrollment_and_admins_can_do_everything() {
+        assert_eq!(
+            check(
+                Role::Instructor,
+                Visibility::Public,
+                None,
+                Enr::None,
+                Action::Join
+            ),
+            Allow
+        );
+        assert_eq!(
+            check(
+                Role::Instructor,
+                Visibility::Public,
+                None,
+                Enr::None,
+                Action::Post
+            ),
+            Forbidden
+        );
+        assert_eq!(
+            check(
+                Role::Instructor,
+                Visibility::Public,
+                Some(CommunityRole::Instructor),
+                Enr::None,
+                Action::ManageMembers
+            ),
+            Allow
+        );
+        for action in [
+            Action::View,
+            Action::Join,
+            Action::Read,
+            Action::Post,
+            Action::Moderate,
+            Action::Update,
+            Action::ManageMembers,
+        ] {
+            assert_eq!(
+                check(Role::Admin, Visibility::Private, None, Enr::None, action),
+                Allow
+            );
+        }
+    }
+
+    #[test]
+    fn course_instructors_are_instructors_without_a_membership_item() {
+        let now = Utc::now();
+        let p = Principal {
+            role: Role::Instructor,
+            ..principal(Role::Instructor)
+        };
+        let c = community(Visibility::Private, true, &["u1"]);
+        let f = Facts {
+            principal: &p,
+            community: &c,
+            membership: None,
+            enrollment: None,
+            now,
+        };
+        assert_eq!(f.effective_role(), Some(CommunityRole::Instructor));
+        assert_eq!(decide(&f, Action::ManageMembers), Allow);
+    }
+
+    #[test]
+    fn students_join_open_public_communities_without_a_course() {
+        let now = Utc::now();
+        let p = principal(Role::Student);
+        let c = community(Visibility::Public, false, &[]);
+        let f = Facts {
+            principal: &p,
+            community: &c,
+            membership: None,
+            enrollment: None,
+            now,
+        };
+        assert_eq!(decide(&f, Action::Join), Allow);
+        let c = community(Visibility::Private, false, &[]);
+        let f = Facts { community: &c, ..f };
+        assert_eq!(decide(&f, Action::Join), Hidden);
+    }
+}

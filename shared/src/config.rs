@@ -1,0 +1,118 @@
+//! Typed configuration, read once from the environment at cold start.
+
+use crate::auth::JwtConfig;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub jwt: JwtConfig,
+    /// Key that signs pagination cursors.
+    pub cursor_secret: Vec<u8>,
+    /// Base URL of the WebSocket API's Management API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub ws_management_endpoint: Option<String>,
+    pub notification_retention_days: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError(format!("{k} is required")))
+        };
+        let optional = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let jwt_secret = optional("JWT_SECRET");
+        let jwks_url = optional("JWKS_URL");
+        if jwt_secret.is_none() && jwks_url.is_none() {
+            return Err(ConfigError(
+                "one of JWT_SECRET or JWKS_URL is required".into(),
+            ));
+        }
+        if let Some(s) = &jwt_secret
+            && s.len() < 32
+        {
+            return Err(ConfigError("JWT_SECRET must be at least 32 bytes".into()));
+        }
+        let cursor_secret = optional("CURSOR_SECRET")
+            .or_else(|| jwt_secret.clone())
+            .ok_or_else(|| ConfigError("CURSOR_SECRET is required".into()))?;
+        let retention = match optional("NOTIFICATION_RETENTION_DAYS") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError("NOTIFICATION_RETENTION_DAYS must be a number".into()))?,
+            None => 90,
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            jwt: JwtConfig {
+                secret: jwt_secret.map(String::into_bytes),
+                issuer: required("JWT_ISSUER")?,
+                audience: required("JWT_AUDIENCE")?,
+                jwks_url,
+            },
+            cursor_secret: cursor_secret.into_bytes(),
+            ws_management_endpoint: optional("WS_MANAGEMENT_ENDPOINT"),
+            notification_retention_days: retention,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn when_secret_is_short_config_is_refused() {
+        let err = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "short"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("32 bytes"));
+    }
+
+    #[test]
+    fn when_no_key_source_is_given_config_is_refused() {
+        let err = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET or JWKS_URL"));
+    }
+
+    #[test]
+    fn when_complete_config_loads_with_defaults() {
+        let c = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ]))
+        .unwrap();
+        assert_eq!(c.table_name, "t");
+        assert_eq!(c.notification_retention_days, 90);
+        assert_eq!(c.cursor_secret, b"0123456789abcdef0123456789abcdef");
+        assert!(c.ws_management_endpoint.is_none());
+    }
+}

@@ -1,0 +1,60 @@
+//! Ids: ULIDs (time-sortable) for everything we create; LMS ids are opaque strings we validate.
+
+use crate::error::{Error, Result};
+
+/// A new ULID, monotonic within the process so ids minted in one millisecond still sort in order.
+pub fn new_id() -> String {
+    use std::sync::Mutex;
+    static GEN: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+    let mut generator = GEN.lock().unwrap_or_else(|p| p.into_inner());
+    generator
+        .generate()
+        .unwrap_or_else(|overflow| overflow.commit_overflow_increment())
+        .to_string()
+}
+
+/// Checks an id minted by us (ULID) taken from a path, query or body.
+pub fn parse_ulid(what: &'static str, raw: &str) -> Result<String> {
+    ulid::Ulid::from_string(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| Error::BadRequest(format!("{what} id is not a valid id: {raw:.40}")))
+}
+
+/// Checks an id chosen by the LMS: 1 to 64 characters of `[A-Za-z0-9_.:-]`.
+pub fn parse_external(what: &'static str, raw: &str) -> Result<String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(Error::BadRequest(format!(
+            "{what} id must be 1-64 characters of letters, digits, '_', '.', ':' or '-'"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_in_creation_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn bad_ulids_and_external_ids_are_refused() {
+        assert!(parse_ulid("post", "not-a-ulid").is_err());
+        assert!(parse_ulid("post", &new_id()).is_ok());
+        assert!(parse_external("user", "u-1.a:b_c").is_ok());
+        assert!(parse_external("user", "").is_err());
+        assert!(parse_external("user", "a/b").is_err());
+        assert!(parse_external("user", &"x".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! Course communities: the domain, its storage and its access rules, shared by every function.
+//!
+//! Function crates stay thin: they parse the event, call into these modules and map the result.
+
+pub mod access;
+pub mod auth;
+pub mod clock;
+pub mod communities;
+pub mod config;
+pub mod connections;
+pub mod cursor;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod keys;
+pub mod lms;
+pub mod membership;
+pub mod realtime;
+pub mod telemetry;
+pub mod validate;
+pub mod ws;
+
+pub use error::{Error, Result};
+
+/// Everything a handler needs, built once at cold start and shared by every invocation.
+#[derive(Clone)]
+pub struct App {
+    pub config: std::sync::Arc<config::Config>,
+    pub db: db::Db,
+    pub auth: std::sync::Arc<auth::Verifier>,
+    pub clock: clock::SharedClock,
+    pub cursors: cursor::Cursors,
+    /// Pushes to WebSocket connections (absent when no WebSocket API is configured).
+    pub push: Option<realtime::Push>,
+}
+
+impl App {
+    /// Loads configuration, builds the AWS clients and the token verifier; fails fast.
+    pub async fn from_env() -> std::result::Result<Self, lambda_http::Error> {
+        let config = config::Config::from_env()?;
+        let sdk = aws_config::load_from_env().await;
+        let db = db::Db::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+        let auth = auth::Verifier::from_config(&config.jwt).await?;
+        let push = config
+            .ws_management_endpoint
+            .as_deref()
+            .map(|endpoint| realtime::Push::new(&sdk, endpoint));
+        Ok(Self {
+            cursors: cursor::Cursors::new(&config.cursor_secret),
+            config: std::sync::Arc::new(config),
+            db,
+            auth: std::sync::Arc::new(auth),
+            clock: clock::system(),
+            push,
+        })
+    }
+
+    /// The current time as the API writes it.
+    pub fn now_iso(&self) -> String {
+        clock::iso(self.clock.now())
+    }
+}
