@@ -141,29 +141,49 @@ impl Access {
         community_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Self> {
-        let mut items = db
-            .get_many(&[
-                keys::community(community_id),
-                keys::member(community_id, &principal.user_id),
-                keys::enrollment(community_id, &principal.user_id),
-            ])
+        let access = Self::load_many(db, principal, &[community_id.to_string()], now)
             .await?
-            .into_iter();
-        let community: Community = match items.next().flatten() {
-            Some(item) => from_item(item)?,
-            None => return Err(Error::NotFound("community")),
-        };
-        let membership = items.next().flatten().map(from_item).transpose()?;
-        let enrollment = items.next().flatten().map(from_item).transpose()?;
-        let access = Self {
-            principal: principal.clone(),
-            community,
-            membership,
-            enrollment,
-            now,
-        };
+            .pop()
+            .ok_or(Error::NotFound("community"))?;
         access.require(Action::View)?;
         Ok(access)
+    }
+
+    /// The access of one caller to many communities, three keys per community, in as few
+    /// BatchGetItem calls as the 100-key limit allows. Missing communities are left out.
+    pub async fn load_many(
+        db: &Db,
+        principal: &Principal,
+        community_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Self>> {
+        let mut out = Vec::with_capacity(community_ids.len());
+        for chunk in community_ids.chunks(33) {
+            let keys: Vec<_> = chunk
+                .iter()
+                .flat_map(|id| {
+                    [
+                        keys::community(id),
+                        keys::member(id, &principal.user_id),
+                        keys::enrollment(id, &principal.user_id),
+                    ]
+                })
+                .collect();
+            let mut items = db.get_many(&keys).await?.into_iter();
+            while let (Some(community), Some(membership), Some(enrollment)) =
+                (items.next(), items.next(), items.next())
+            {
+                let Some(community) = community else { continue };
+                out.push(Self {
+                    principal: principal.clone(),
+                    community: from_item(community)?,
+                    membership: membership.map(from_item).transpose()?,
+                    enrollment: enrollment.map(from_item).transpose()?,
+                    now,
+                });
+            }
+        }
+        Ok(out)
     }
 
     pub fn facts(&self) -> Facts<'_> {

@@ -177,32 +177,30 @@ impl Verifier {
 
 /// Mints HS256 tokens for local development, demo data and tests.
 pub mod dev {
-    use super::Role;
+    use super::Principal;
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 
-    pub fn hs256_token(
-        secret: &[u8],
-        issuer: &str,
-        audience: &str,
-        user_id: &str,
-        role: Role,
-        name: &str,
-        username: Option<&str>,
-        ttl_secs: i64,
-    ) -> String {
+    /// Where a minted token claims to come from.
+    pub struct Issuer<'a> {
+        pub secret: &'a [u8],
+        pub issuer: &'a str,
+        pub audience: &'a str,
+    }
+
+    pub fn hs256_token(by: &Issuer<'_>, who: &Principal, ttl_secs: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = json!({
-            "sub": user_id, "role": role, "name": name,
-            "iss": issuer, "aud": audience, "iat": now, "exp": now + ttl_secs,
+            "sub": who.user_id, "role": who.role, "name": who.name,
+            "iss": by.issuer, "aud": by.audience, "iat": now, "exp": now + ttl_secs,
         });
-        if let Some(u) = username {
+        if let Some(u) = &who.username {
             claims["preferred_username"] = json!(u);
         }
         encode(
             &Header::default(),
             &claims,
-            &EncodingKey::from_secret(secret),
+            &EncodingKey::from_secret(by.secret),
         )
         .expect("HS256 encoding of a JSON object cannot fail")
     }

@@ -232,8 +232,9 @@ pub struct ListFilter {
     pub course: Option<String>,
 }
 
-/// Lists the communities the caller may see: all public ones (one Query on GSI1), or with
-/// `mine` the caller's own (GSI1 + BatchGetItem), or the one of a course (two GetItems).
+/// Lists the communities the caller may see: all public ones (one Query on GSI1 and one
+/// BatchGetItem for the caller's roles), or with `mine` the caller's own (GSI1 + BatchGetItem),
+/// or the one of a course (GetItem + BatchGetItem).
 pub async fn list(
     db: &Db,
     cursors: &Cursors,
@@ -264,14 +265,12 @@ pub async fn list(
     }
     if filter.mine {
         let ids = crate::membership::communities_of(db, &principal.user_id).await?;
-        let mut results = Vec::new();
-        for id in ids.iter().take(100) {
-            match Access::load(db, principal, id, now).await {
-                Ok(a) if a.effective_role().is_some() => results.push(CommunityView::of(&a)),
-                Ok(_) | Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let results = Access::load_many(db, principal, &ids, now)
+            .await?
+            .iter()
+            .filter(|a| a.effective_role().is_some())
+            .map(CommunityView::of)
+            .collect();
         return Ok(Page {
             results,
             next: None,
@@ -299,18 +298,18 @@ pub async fn list(
             .expression_attribute_values(":public", s("public"));
     }
     let out = q.send().await.map_err(sdk)?;
-    let results = out
+    // The page's communities with the caller's role in each: one BatchGetItem per 33.
+    let ids: Vec<String> = out
         .items
         .unwrap_or_default()
-        .into_iter()
-        .map(|i| {
-            from_item::<Community>(i).map(|community| CommunityView {
-                community,
-                my_role: None,
-                is_member: false,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .iter()
+        .filter_map(|i| crate::db::attr_s(i, "id"))
+        .collect();
+    let results = Access::load_many(db, principal, &ids, now)
+        .await?
+        .iter()
+        .map(CommunityView::of)
+        .collect();
     Ok(Page {
         results,
         next: out.last_evaluated_key.map(|k| cursors.encode(scope, &k)),

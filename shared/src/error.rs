@@ -130,7 +130,7 @@ impl Error {
     /// The problem+json document (RFC 9457).
     pub fn problem(&self) -> serde_json::Value {
         let mut doc = serde_json::json!({
-            "type": format!("https://problems.course-community.dev/{}", self.code()),
+            "type": format!("urn:course-community:problem:{}", self.code()),
             "title": self.title(),
             "status": self.status(),
             "detail": self.detail(),

@@ -1,1 +1,475 @@
-//! Test harness.
+//! End-to-end test harness: each test gets its own DynamoDB table (in DynamoDB Local) and its
+//! own local API Gateway running the real function binaries, and talks to it with real HTTP and
+//! WebSocket clients.
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+pub use local_gateway::{Faults, Gateway, GatewayConfig, WsLimits};
+pub use shared::auth::Role;
+
+/// Local JWT settings (the documented development defaults).
+pub const JWT_SECRET: &str = "local-development-secret-change-me-0123456789";
+pub const JWT_ISSUER: &str = "https://lms.local";
+pub const JWT_AUDIENCE: &str = "course-community";
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Where `cargo build --workspace` put the function binaries.
+pub fn bin_dir() -> PathBuf {
+    match std::env::var("CARGO_TARGET_DIR") {
+        Ok(dir) => PathBuf::from(dir).join("debug"),
+        Err(_) => workspace().join("target/debug"),
+    }
+}
+
+pub fn template() -> PathBuf {
+    workspace().join("infra/template.yaml")
+}
+
+/// DynamoDB Local used by the tests (`make test` starts one in memory).
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8001".into())
+}
+
+pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+/// Mints a token for any claims (for the JWT attack tests).
+pub fn sign_hs256(secret: &[u8], claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .expect("encodes")
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub username: String,
+    pub role: Role,
+    pub token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Course {
+    pub course_id: String,
+    pub community_id: String,
+    pub instructor: User,
+}
+
+pub struct Stack {
+    pub gateway: Gateway,
+    pub http_url: String,
+    pub ws_url: String,
+    pub table: String,
+    pub ddb: aws_sdk_dynamodb::Client,
+    run: String,
+    seq: AtomicU32,
+}
+
+impl Stack {
+    /// A fresh table and gateway.
+    pub async fn start() -> Stack {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A fresh table and a gateway whose configuration the test adjusts first.
+    pub async fn start_with(adjust: impl FnOnce(&mut GatewayConfig)) -> Stack {
+        let run = ulid::Ulid::generate().to_string().to_lowercase();
+        let table = format!("test-{run}");
+        let endpoint = dynamodb_endpoint();
+        let ddb = dynamodb_client(&endpoint).await;
+        local_gateway::create_table_from_template(&ddb, &template(), &table)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("creating table in DynamoDB Local at {endpoint} (is it running? `make test` starts it): {e}")
+            });
+        let mut cfg = GatewayConfig::for_tests()
+            .template(template())
+            .bin_dir(bin_dir())
+            .table_name(&table)
+            .dynamodb_endpoint(&endpoint)
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("JWT_ISSUER", JWT_ISSUER)
+            .env("JWT_AUDIENCE", JWT_AUDIENCE)
+            .env("JWKS_URL", "")
+            .env("CURSOR_SECRET", "test-cursor-secret")
+            .env("RUST_LOG", "warn");
+        if std::env::var("E2E_VERBOSE").is_ok() {
+            cfg = cfg.quiet(false);
+        }
+        adjust(&mut cfg);
+        let gateway = Gateway::start(cfg).await.expect("gateway starts");
+        Stack {
+            http_url: gateway.http_url(),
+            ws_url: gateway.ws_url(),
+            gateway,
+            table,
+            ddb,
+            run,
+            seq: AtomicU32::new(0),
+        }
+    }
+
+    /// A token for arbitrary claims signed with the stack's secret.
+    pub fn token_for(&self, id: &str, role: Role, name: &str, username: Option<&str>) -> String {
+        let issuer = shared::auth::dev::Issuer {
+            secret: JWT_SECRET.as_bytes(),
+            issuer: JWT_ISSUER,
+            audience: JWT_AUDIENCE,
+        };
+        let who = shared::auth::Principal {
+            user_id: id.into(),
+            role,
+            name: name.into(),
+            username: username.map(str::to_string),
+        };
+        shared::auth::dev::hs256_token(&issuer, &who, 3600)
+    }
+
+    /// A new user with a unique id and username (not yet known to the LMS).
+    pub fn user(&self, role: Role) -> User {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let prefix = match role {
+            Role::Student => "student",
+            Role::Instructor => "instructor",
+            Role::Admin => "admin",
+        };
+        let id = format!("{prefix}-{}-{n}", &self.run[20..]);
+        let username = format!("{prefix}{n}");
+        let name = format!("{prefix} {n}");
+        User {
+            token: self.token_for(&id, role, &name, Some(&username)),
+            id,
+            name,
+            username,
+            role,
+        }
+    }
+
+    pub fn admin(&self) -> User {
+        self.user(Role::Admin)
+    }
+
+    pub fn api(&self, user: &User) -> Api {
+        Api {
+            base: self.http_url.clone(),
+            token: Some(user.token.clone()),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn api_with_token(&self, token: &str) -> Api {
+        Api {
+            base: self.http_url.clone(),
+            token: Some(token.into()),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn anonymous(&self) -> Api {
+        Api {
+            base: self.http_url.clone(),
+            token: None,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Pushes a user to the LMS sync (so `@username` resolves).
+    pub async fn push_user(&self, user: &User) {
+        let r = self
+            .api(&self.admin())
+            .put(
+                &format!("/api/community/lms/users/{}/", user.id),
+                json!({ "name": user.name, "username": user.username }),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "push user: {r:?}");
+    }
+
+    /// A course (and so a community) with one instructor, through the LMS API.
+    pub async fn course(&self) -> Course {
+        let instructor = self.user(Role::Instructor);
+        self.push_user(&instructor).await;
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let course_id = format!("course-{n}");
+        let r = self
+            .api(&self.admin())
+            .put(
+                &format!("/api/community/lms/courses/{course_id}/"),
+                json!({ "title": format!("Course {n}"), "description": "A test course", "instructor_ids": [instructor.id] }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "create course: {r:?}");
+        Course {
+            course_id,
+            community_id: r.body["community_id"]
+                .as_str()
+                .expect("community_id")
+                .into(),
+            instructor,
+        }
+    }
+
+    /// An active enrollment, optionally with an expiry (ISO-8601).
+    pub async fn enroll(&self, course: &Course, user: &User, expiry: Option<&str>) {
+        let r = self
+            .api(&self.admin())
+            .put(
+                &format!(
+                    "/api/community/lms/courses/{}/enrollments/{}/",
+                    course.course_id, user.id
+                ),
+                json!({ "is_active": true, "expiry_date": expiry }),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "enroll: {r:?}");
+    }
+
+    pub async fn join(&self, course: &Course, user: &User) {
+        let r = self
+            .api(user)
+            .post(
+                &format!("/api/community/groups/{}/join/", course.community_id),
+                json!({}),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "join: {r:?}");
+    }
+
+    /// A new student, pushed to the LMS, enrolled and joined.
+    pub async fn member(&self, course: &Course) -> User {
+        let user = self.user(Role::Student);
+        self.push_user(&user).await;
+        self.enroll(course, &user, None).await;
+        self.join(course, &user).await;
+        user
+    }
+
+    /// A member promoted to moderator by the course instructor.
+    pub async fn moderator(&self, course: &Course) -> User {
+        let user = self.member(course).await;
+        let r = self
+            .api(&course.instructor)
+            .patch(
+                &format!(
+                    "/api/community/groups/{}/members/{}/",
+                    course.community_id, user.id
+                ),
+                json!({ "role": "moderator" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "promote: {r:?}");
+        user
+    }
+
+    /// Opens a WebSocket as `user`; `Err(status)` if the handshake is refused.
+    pub async fn ws(&self, user: &User, community_id: Option<&str>) -> Result<Ws, u16> {
+        self.ws_with_token(&user.token, community_id).await
+    }
+
+    pub async fn ws_with_token(&self, token: &str, community_id: Option<&str>) -> Result<Ws, u16> {
+        let mut url = format!("{}/?token={}", self.ws_url, token);
+        if let Some(c) = community_id {
+            url.push_str(&format!("&community_id={c}"));
+        }
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((stream, _)) => Ok(Ws { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+            Err(e) => panic!("websocket connect failed: {e}"),
+        }
+    }
+}
+
+/// An HTTP API client acting as one user.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(String, &str)>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some((b, ct)) = body {
+            req = req.header("content-type", ct).body(b);
+        }
+        let r = req.send().await.expect("request reaches the gateway");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some((body.to_string(), "application/json")),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            reqwest::Method::PUT,
+            path,
+            Some((body.to_string(), "application/json")),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            reqwest::Method::PATCH,
+            path,
+            Some((body.to_string(), "application/json")),
+        )
+        .await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str, content_type: &str) -> Resp {
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some((body.to_string(), content_type)),
+        )
+        .await
+    }
+
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        content_type: &str,
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        self.send(method, path, Some((body.to_string(), content_type)))
+            .await
+    }
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A real WebSocket client of the local gateway.
+pub struct Ws {
+    pub stream: WsStream,
+}
+
+impl Ws {
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await
+    }
+
+    pub async fn send_text(&mut self, s: &str) {
+        self.stream
+            .send(Message::text(s.to_string()))
+            .await
+            .expect("websocket send");
+    }
+
+    /// The next JSON event, or `None` after `wait`.
+    pub async fn try_next(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
+            match msg.ok()? {
+                Message::Text(t) => {
+                    return Some(serde_json::from_str(t.as_str()).expect("server sends JSON"));
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next JSON event (panics after 5 s).
+    pub async fn next(&mut self) -> Value {
+        self.try_next(WAIT).await.expect("an event within 5 s")
+    }
+
+    /// The next event of a type, skipping others (panics after 5 s).
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let ev = self
+                .try_next(left)
+                .await
+                .unwrap_or_else(|| panic!("no {kind} event within 5 s"));
+            if ev["type"] == kind {
+                return ev;
+            }
+        }
+    }
+
+    /// Panics if any event arrives within `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        if let Some(ev) = self.try_next(wait).await {
+            panic!("expected no event, got {ev}");
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

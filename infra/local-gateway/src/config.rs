@@ -1,0 +1,215 @@
+//! Gateway configuration, WebSocket limits and Management API fault settings.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// API Gateway WebSocket limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsLimits {
+    /// Largest message (after reassembly of frames). Over it: close 1009.
+    pub max_message_bytes: usize,
+    /// Largest single frame. Over it: close 1009.
+    pub max_frame_bytes: usize,
+    /// A connection with no incoming frame for this long is closed (1001).
+    pub idle_timeout: Duration,
+    /// A connection is closed (1001) after this long whatever it does.
+    pub max_connection_duration: Duration,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        WsLimits {
+            max_message_bytes: 128 * 1024,
+            max_frame_bytes: 32 * 1024,
+            idle_timeout: Duration::from_secs(600),
+            max_connection_duration: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// Fault injection into the Management API (`/@connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Added latency per call.
+    pub latency_ms: u64,
+    /// Share of calls (0.0..=1.0) answered with `fail_status` without doing anything.
+    pub fail_rate: f64,
+    /// 410 (GoneException), 429 (LimitExceededException), 500 or any other status.
+    pub fail_status: u16,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            fail_rate: 0.0,
+            fail_status: 500,
+        }
+    }
+}
+
+/// Everything needed to start a [`crate::Gateway`].
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Path of `template.yaml`.
+    pub template: PathBuf,
+    /// Directory holding the function binaries (named as `Metadata.BuildProperties.Binary`).
+    pub bin_dir: PathBuf,
+    /// HTTP API listen address (port 0 picks one).
+    pub http_addr: SocketAddr,
+    /// WebSocket + Management API listen address (port 0 picks one).
+    pub ws_addr: SocketAddr,
+    pub table_name: String,
+    pub dynamodb_endpoint: String,
+    pub region: String,
+    /// Function environment values that win over everything else.
+    pub env_overrides: BTreeMap<String, String>,
+    /// Most instances of one function running at once.
+    pub max_instances_per_function: usize,
+    pub limits: WsLimits,
+    pub faults: Faults,
+    /// `AWS_LAMBDA_LOG_FORMAT` for the functions; `None` keeps the template's (or JSON).
+    pub log_format: Option<String>,
+    /// Discard function output.
+    pub quiet: bool,
+    /// Write function output to this file instead of stderr (each line prefixed with the function name).
+    pub log_file: Option<PathBuf>,
+    /// Time allowed for a new instance to reach its first `/next` (on top of the function timeout).
+    pub init_timeout: Duration,
+}
+
+/// The workspace root: the nearest directory, from the current one upwards, holding
+/// `infra/template.yaml`.
+pub fn workspace_root() -> Option<PathBuf> {
+    let mut dir = std::env::current_dir().ok()?;
+    loop {
+        if dir.join("infra/template.yaml").is_file() {
+            return Some(dir);
+        }
+        if !dir.pop() {
+            return None;
+        }
+    }
+}
+
+/// `target/debug` of the running test or binary when it lives there, else of the workspace root.
+fn default_bin_dir(root: Option<&PathBuf>) -> PathBuf {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from));
+    if let Some(dir) = exe_dir {
+        let dir = if dir.ends_with("deps") || dir.ends_with("examples") {
+            dir.parent().map(PathBuf::from)
+        } else {
+            Some(dir)
+        };
+        if let Some(dir) = dir.filter(|d| d.ends_with("debug") || d.ends_with("release")) {
+            return dir;
+        }
+    }
+    root.map(|r| r.join("target/debug"))
+        .unwrap_or_else(|| PathBuf::from("target/debug"))
+}
+
+impl Default for GatewayConfig {
+    /// Paths resolved from the workspace root (found upwards from the current directory),
+    /// binaries from the `target/debug` (or `release`) this program runs from.
+    fn default() -> Self {
+        let root = workspace_root();
+        GatewayConfig {
+            template: root
+                .as_ref()
+                .map(|r| r.join("infra/template.yaml"))
+                .unwrap_or_else(|| PathBuf::from("infra/template.yaml")),
+            bin_dir: default_bin_dir(root.as_ref()),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 3001)),
+            table_name: "community-local".into(),
+            dynamodb_endpoint: "http://127.0.0.1:8000".into(),
+            region: "us-east-1".into(),
+            env_overrides: BTreeMap::new(),
+            max_instances_per_function: 10,
+            limits: WsLimits::default(),
+            faults: Faults::default(),
+            log_format: None,
+            quiet: false,
+            log_file: None,
+            init_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Defaults for tests: both servers on port 0 of 127.0.0.1, function output discarded.
+    pub fn for_tests() -> Self {
+        GatewayConfig {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            quiet: true,
+            ..Default::default()
+        }
+    }
+    pub fn template(mut self, p: impl Into<PathBuf>) -> Self {
+        self.template = p.into();
+        self
+    }
+    pub fn bin_dir(mut self, p: impl Into<PathBuf>) -> Self {
+        self.bin_dir = p.into();
+        self
+    }
+    pub fn http_addr(mut self, a: SocketAddr) -> Self {
+        self.http_addr = a;
+        self
+    }
+    pub fn ws_addr(mut self, a: SocketAddr) -> Self {
+        self.ws_addr = a;
+        self
+    }
+    pub fn table_name(mut self, t: impl Into<String>) -> Self {
+        self.table_name = t.into();
+        self
+    }
+    pub fn dynamodb_endpoint(mut self, e: impl Into<String>) -> Self {
+        self.dynamodb_endpoint = e.into();
+        self
+    }
+    pub fn region(mut self, r: impl Into<String>) -> Self {
+        self.region = r.into();
+        self
+    }
+    /// Sets one function environment override.
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.env_overrides.insert(k.into(), v.into());
+        self
+    }
+    pub fn max_instances_per_function(mut self, n: usize) -> Self {
+        self.max_instances_per_function = n.max(1);
+        self
+    }
+    pub fn limits(mut self, l: WsLimits) -> Self {
+        self.limits = l;
+        self
+    }
+    pub fn faults(mut self, f: Faults) -> Self {
+        self.faults = f;
+        self
+    }
+    pub fn log_format(mut self, f: impl Into<String>) -> Self {
+        self.log_format = Some(f.into());
+        self
+    }
+    pub fn log_file(mut self, p: impl Into<PathBuf>) -> Self {
+        self.log_file = Some(p.into());
+        self
+    }
+    /// Discards function output.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+}

@@ -1,0 +1,341 @@
+//! The gateway: loads the template, binds both ports, owns the function pools and serves.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Faults, GatewayConfig};
+use crate::error::Error;
+use crate::routes;
+use crate::runtime::{FunctionPool, FunctionSettings, FunctionStats, InvokeError, LogSink};
+use crate::template::{FunctionSpec, Template};
+use crate::ws::{ManagementStats, WsState};
+
+/// A snapshot of the gateway's counters.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub management: ManagementStats,
+    pub connections_open: usize,
+    pub connections_total: u64,
+    /// By function logical id.
+    pub functions: BTreeMap<String, FunctionStats>,
+}
+
+/// Shared state of both servers.
+pub(crate) struct App {
+    pub(crate) cfg: GatewayConfig,
+    pub(crate) template: Template,
+    pub(crate) router: routes::Router,
+    pub(crate) pools: HashMap<String, Arc<FunctionPool>>,
+    pub(crate) ws: WsState,
+    pub(crate) http_api_id: String,
+    pub(crate) ws_api_id: String,
+}
+
+impl App {
+    pub(crate) async fn invoke(&self, function: &str, event: Value) -> Result<Bytes, InvokeError> {
+        let pool = self
+            .pools
+            .get(function)
+            .ok_or_else(|| InvokeError::Spawn(format!("unknown function {function}")))?;
+        pool.invoke(Bytes::from(event.to_string())).await
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            management: self.ws.management_stats(),
+            connections_open: self.ws.open_connections(),
+            connections_total: self
+                .ws
+                .total_connections
+                .load(std::sync::atomic::Ordering::Relaxed),
+            functions: self
+                .pools
+                .iter()
+                .map(|(k, p)| (k.clone(), p.stats()))
+                .collect(),
+        }
+    }
+}
+
+/// Environment of one function, resolved as described in [`GatewayConfig`]: an override wins,
+/// then the gateway's own environment, then the template's literal or parameter default;
+/// the Lambda and local-stack variables are always set.
+pub fn function_env(
+    cfg: &GatewayConfig,
+    f: &FunctionSpec,
+    ws_base_url: &str,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (k, default) in &f.environment {
+        if let Some(v) = std::env::var(k).ok().or_else(|| default.clone()) {
+            env.insert(k.clone(), v);
+        }
+    }
+    let log_format = cfg
+        .log_format
+        .clone()
+        .or_else(|| f.log_format.clone())
+        .unwrap_or_else(|| "JSON".into());
+    let fixed = [
+        ("AWS_LAMBDA_FUNCTION_NAME", f.logical_id.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", f.logical_id),
+        ),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+        ("AWS_REGION", cfg.region.clone()),
+        ("AWS_DEFAULT_REGION", cfg.region.clone()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", cfg.dynamodb_endpoint.clone()),
+        ("TABLE_NAME", cfg.table_name.clone()),
+        ("WS_MANAGEMENT_ENDPOINT", ws_base_url.to_string()),
+        ("AWS_LAMBDA_LOG_FORMAT", log_format),
+    ];
+    for (k, v) in fixed {
+        env.insert(k.to_string(), v);
+    }
+    for (k, v) in &cfg.env_overrides {
+        env.insert(k.clone(), v.clone());
+    }
+    env
+}
+
+/// A running local API Gateway (HTTP API + WebSocket API + Management API).
+pub struct Gateway {
+    app: Arc<App>,
+    http_addr: SocketAddr,
+    ws_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Bind {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn random_api_id() -> String {
+    (0..10)
+        .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
+        .collect()
+}
+
+impl Gateway {
+    /// Loads the template, binds both ports and starts serving. Function instances start lazily.
+    pub async fn start(cfg: GatewayConfig) -> Result<Gateway, Error> {
+        let template = Template::load(&cfg.template)?;
+        let http_listener = bind(cfg.http_addr).await?;
+        let ws_listener = bind(cfg.ws_addr).await?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|e| Error::Io(e.to_string()))?;
+        let ws_addr = ws_listener
+            .local_addr()
+            .map_err(|e| Error::Io(e.to_string()))?;
+        let ws_base = format!("http://{ws_addr}");
+
+        let log = if cfg.quiet {
+            LogSink::Quiet
+        } else if let Some(path) = &cfg.log_file {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            LogSink::File(Arc::new(std::sync::Mutex::new(f)))
+        } else {
+            LogSink::Stderr
+        };
+
+        let mut pools = HashMap::new();
+        for (id, f) in &template.functions {
+            let binary = cfg.bin_dir.join(&f.binary);
+            if !binary.is_file() {
+                tracing::warn!(function = %id, binary = %binary.display(), "function binary not built yet");
+            }
+            let settings = FunctionSettings {
+                name: id.clone(),
+                binary,
+                timeout: f.timeout,
+                memory_mb: f.memory_mb,
+                env: function_env(&cfg, f, &ws_base).into_iter().collect(),
+                region: cfg.region.clone(),
+                max_instances: cfg.max_instances_per_function,
+                init_timeout: cfg.init_timeout,
+            };
+            pools.insert(
+                id.clone(),
+                Arc::new(FunctionPool::new(settings, log.clone())),
+            );
+        }
+
+        let app = Arc::new(App {
+            router: routes::Router::new(&template.http_routes),
+            ws: WsState::new(cfg.faults),
+            template,
+            pools,
+            http_api_id: random_api_id(),
+            ws_api_id: random_api_id(),
+            cfg,
+        });
+
+        let (stop, stop_rx) = watch::channel(false);
+        let http_app = Router::new()
+            .fallback(crate::http_api::handle)
+            .with_state(app.clone());
+        let ws_app = Router::new()
+            .fallback(crate::ws::handle)
+            .with_state(app.clone());
+        let mut servers = Vec::new();
+        for (listener, router) in [(http_listener, http_app), (ws_listener, ws_app)] {
+            let mut rx = stop_rx.clone();
+            servers.push(tokio::spawn(async move {
+                let _ = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+            }));
+        }
+        tracing::info!(http = %http_addr, ws = %ws_addr, "local API Gateway listening");
+        Ok(Gateway {
+            app,
+            http_addr,
+            ws_addr,
+            stop,
+            servers,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>` of the HTTP API.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// `ws://127.0.0.1:<port>` of the WebSocket API.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.ws_addr)
+    }
+
+    /// `http://127.0.0.1:<port>`: the Management API endpoint (`WS_MANAGEMENT_ENDPOINT`).
+    pub fn management_url(&self) -> String {
+        format!("http://{}", self.ws_addr)
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
+    /// The parsed template.
+    pub fn template(&self) -> &Template {
+        &self.app.template
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.app.cfg
+    }
+
+    /// Environment given to a function (by logical id).
+    pub fn function_env(&self, function: &str) -> Option<BTreeMap<String, String>> {
+        self.app
+            .pools
+            .get(function)
+            .map(|p| p.settings().env.iter().cloned().collect())
+    }
+
+    /// Replaces the Management API fault settings.
+    pub fn set_faults(&self, faults: Faults) {
+        self.app.ws.set_faults(faults);
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.app.ws.faults()
+    }
+
+    /// Counters: Management API calls by status, connections, per-function instances and init times.
+    pub fn stats(&self) -> Stats {
+        self.app.stats()
+    }
+
+    /// Ids of the open WebSocket connections.
+    pub fn connection_ids(&self) -> Vec<String> {
+        self.app.ws.connection_ids()
+    }
+
+    /// Invokes a function directly with any event (as `aws lambda invoke` would).
+    pub async fn invoke(&self, function: &str, event: Value) -> Result<Value, Error> {
+        let out = self
+            .app
+            .invoke(function, event)
+            .await
+            .map_err(|e| Error::Config(format!("{function}: {e}")))?;
+        serde_json::from_slice(&out)
+            .map_err(|e| Error::Config(format!("{function}: bad response: {e}")))
+    }
+
+    /// Closes WebSocket connections (1001, with `$disconnect`), stops serving and kills every function.
+    pub async fn shutdown(mut self) {
+        self.app.ws.close_all();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self
+            .app
+            .ws
+            .active_tasks
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = self.stop.send(true);
+        for s in self.servers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s).await;
+        }
+        for p in self.app.pools.values() {
+            p.close();
+        }
+        for p in self.app.pools.values() {
+            p.wait_closed(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for s in &self.servers {
+            s.abort();
+        }
+        for p in self.app.pools.values() {
+            p.close();
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Local API Gateway: HTTP API, WebSocket API and Management API in front of the real function
+//! binaries, run through the Lambda Runtime API, with the routes read from `infra/template.yaml`.
+
+pub mod config;
+pub mod devstack;
+pub mod error;
+pub mod events;
+mod gateway;
+mod http_api;
+pub mod routes;
+pub mod runtime;
+pub mod table;
+pub mod template;
+pub mod util;
+mod ws;
+
+pub use config::{Faults, GatewayConfig, WsLimits, workspace_root};
+pub use error::Error;
+pub use gateway::{Gateway, Stats, function_env};
+pub use runtime::FunctionStats;
+pub use table::{TableOutcome, create_table, create_table_from_template, local_client};
+pub use template::Template;
+pub use ws::ManagementStats;

@@ -1,0 +1,532 @@
+//! Reads the SAM/CloudFormation template: functions, HTTP routes, WebSocket routes, CORS and the table.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::error::Error;
+
+/// Everything the gateway needs from `template.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct Template {
+    /// Functions by logical id.
+    pub functions: BTreeMap<String, FunctionSpec>,
+    /// HTTP API routes, in template order (matching order is decided by [`crate::routes`]).
+    pub http_routes: Vec<HttpRouteSpec>,
+    /// WebSocket API (the first `AWS::ApiGatewayV2::Api` with `ProtocolType: WEBSOCKET`).
+    pub websocket: WsApiSpec,
+    /// CORS configuration of the HTTP API, if any.
+    pub cors: Option<CorsConfig>,
+    /// The first `AWS::DynamoDB::Table`.
+    pub table: Option<TableSpec>,
+    /// Parameter defaults (parameters without a default are absent).
+    pub parameter_defaults: BTreeMap<String, String>,
+}
+
+/// One `AWS::Serverless::Function`.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary` (falls back to the logical id).
+    pub binary: String,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+    /// Environment variables with their template value when it is knowable locally
+    /// (a literal or a `!Ref` to a parameter with a default); `None` otherwise.
+    pub environment: BTreeMap<String, Option<String>>,
+    /// `LoggingConfig.LogFormat`.
+    pub log_format: Option<String>,
+    /// `LoggingConfig.ApplicationLogLevel`.
+    pub log_level: Option<String>,
+}
+
+/// One `HttpApi` event of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRouteSpec {
+    /// `ANY` or an upper-case method.
+    pub method: String,
+    /// `None` for the `$default` route.
+    pub path: Option<String>,
+    pub function: String,
+}
+
+/// WebSocket API routes and settings.
+#[derive(Debug, Clone, Default)]
+pub struct WsApiSpec {
+    /// Route key (`$connect`, `$disconnect`, `$default`, custom) to function logical id.
+    pub routes: BTreeMap<String, String>,
+    /// e.g. `$request.body.type`.
+    pub route_selection_expression: Option<String>,
+    /// Stage name (`$default` when the template has no stage).
+    pub stage: String,
+    /// REQUEST authorizer on `$connect`, if any.
+    pub connect_authorizer: Option<AuthorizerSpec>,
+}
+
+/// A REQUEST authorizer backed by a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerSpec {
+    pub function: String,
+    /// e.g. `route.request.querystring.token`.
+    pub identity_sources: Vec<String>,
+}
+
+/// `CorsConfiguration` of the HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsConfig {
+    pub allow_origins: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Option<u64>,
+}
+
+/// `AWS::DynamoDB::Table` properties that matter locally.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSpec {
+    pub logical_id: String,
+    /// `(name, type)` pairs.
+    pub attributes: Vec<(String, String)>,
+    /// `(name, HASH|RANGE)` pairs.
+    pub key_schema: Vec<(String, String)>,
+    pub global_indexes: Vec<IndexSpec>,
+    pub local_indexes: Vec<IndexSpec>,
+    pub billing_mode: Option<String>,
+    /// TTL attribute when `TimeToLiveSpecification.Enabled` is true.
+    pub ttl_attribute: Option<String>,
+}
+
+/// A secondary index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub key_schema: Vec<(String, String)>,
+    pub projection_type: String,
+    pub non_key_attributes: Vec<String>,
+}
+
+impl Template {
+    /// Reads and parses a template file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        Self::parse(&text)
+    }
+
+    /// Parses template text.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let root: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| Error::Template(e.to_string()))?;
+        let resources = get(&root, "Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| Error::Template("no Resources".into()))?;
+
+        let mut t = Template::default();
+        if let Some(params) = get(&root, "Parameters").and_then(Value::as_mapping) {
+            for (k, v) in params {
+                if let (Some(name), Some(d)) = (k.as_str(), get(v, "Default").and_then(scalar)) {
+                    t.parameter_defaults.insert(name.to_string(), d);
+                }
+            }
+        }
+
+        let globals = get(&root, "Globals").and_then(|g| get(g, "Function"));
+        for (k, res) in resources {
+            let Some(id) = k.as_str() else { continue };
+            let props = get(res, "Properties");
+            match get(res, "Type").and_then(Value::as_str) {
+                Some("AWS::Serverless::Function") => {
+                    let f = t.parse_function(id, res, globals)?;
+                    for (ev_name, ev) in props
+                        .and_then(|p| get(p, "Events"))
+                        .and_then(Value::as_mapping)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if get(ev, "Type").and_then(Value::as_str) != Some("HttpApi") {
+                            continue;
+                        }
+                        let ep = get(ev, "Properties");
+                        let method = ep
+                            .and_then(|p| get(p, "Method"))
+                            .and_then(scalar)
+                            .unwrap_or_else(|| "ANY".into());
+                        let path = ep.and_then(|p| get(p, "Path")).and_then(scalar);
+                        let method = method.to_ascii_uppercase();
+                        let method = if method == "*" {
+                            "ANY".to_string()
+                        } else {
+                            method
+                        };
+                        if let Some(p) = &path
+                            && !p.starts_with('/')
+                        {
+                            return Err(Error::Template(format!(
+                                "{id}.{}: bad path {p}",
+                                ev_name.as_str().unwrap_or("?")
+                            )));
+                        }
+                        t.http_routes.push(HttpRouteSpec {
+                            method,
+                            path,
+                            function: id.to_string(),
+                        });
+                    }
+                    t.functions.insert(id.to_string(), f);
+                }
+                Some("AWS::Serverless::HttpApi") => {
+                    if t.cors.is_none()
+                        && let Some(c) = props.and_then(|p| get(p, "CorsConfiguration"))
+                    {
+                        t.cors = Some(parse_cors(c));
+                    }
+                }
+                Some("AWS::DynamoDB::Table") if t.table.is_none() => {
+                    t.table = Some(parse_table(id, props));
+                }
+                _ => {}
+            }
+        }
+        t.parse_websocket(resources)?;
+        Ok(t)
+    }
+
+    fn resolve_env_value(&self, v: &Value) -> Option<String> {
+        if let Some(s) = scalar(v) {
+            return Some(s);
+        }
+        ref_name(v).and_then(|r| self.parameter_defaults.get(r).cloned())
+    }
+
+    fn parse_function(
+        &self,
+        id: &str,
+        res: &Value,
+        globals: Option<&Value>,
+    ) -> Result<FunctionSpec, Error> {
+        let props = get(res, "Properties");
+        let pick = |key: &str| {
+            props
+                .and_then(|p| get(p, key))
+                .or_else(|| globals.and_then(|g| get(g, key)))
+        };
+        let num = |key: &str, default: u64| -> u64 {
+            pick(key)
+                .and_then(|v| {
+                    scalar(v).or_else(|| {
+                        ref_name(v).and_then(|r| self.parameter_defaults.get(r).cloned())
+                    })
+                })
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(default)
+        };
+        let binary = get(res, "Metadata")
+            .and_then(|m| get(m, "BuildProperties"))
+            .and_then(|b| get(b, "Binary"))
+            .and_then(scalar)
+            .unwrap_or_else(|| id.to_string());
+        let mut environment = BTreeMap::new();
+        for src in [globals, props] {
+            let vars = src
+                .and_then(|s| get(s, "Environment"))
+                .and_then(|e| get(e, "Variables"))
+                .and_then(Value::as_mapping);
+            for (k, v) in vars.into_iter().flatten() {
+                if let Some(k) = k.as_str() {
+                    environment.insert(k.to_string(), self.resolve_env_value(v));
+                }
+            }
+        }
+        let logging = |key: &str| {
+            props
+                .and_then(|p| get(p, "LoggingConfig"))
+                .and_then(|l| get(l, key))
+                .or_else(|| {
+                    globals
+                        .and_then(|g| get(g, "LoggingConfig"))
+                        .and_then(|l| get(l, key))
+                })
+                .and_then(scalar)
+        };
+        Ok(FunctionSpec {
+            logical_id: id.to_string(),
+            binary,
+            timeout: Duration::from_secs(num("Timeout", 3)),
+            memory_mb: u32::try_from(num("MemorySize", 128)).unwrap_or(128),
+            environment,
+            log_format: logging("LogFormat"),
+            log_level: logging("ApplicationLogLevel"),
+        })
+    }
+
+    fn parse_websocket(&mut self, resources: &Mapping) -> Result<(), Error> {
+        fn by_type<'a>(
+            resources: &'a Mapping,
+            ty: &'a str,
+        ) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+            resources
+                .iter()
+                .filter(move |(_, r)| get(r, "Type").and_then(Value::as_str) == Some(ty))
+                .filter_map(|(k, r)| Some((k.as_str()?, r)))
+        }
+        let Some((api_id, api)) = by_type(resources, "AWS::ApiGatewayV2::Api").find(|(_, r)| {
+            get(r, "Properties")
+                .and_then(|p| get(p, "ProtocolType"))
+                .and_then(Value::as_str)
+                == Some("WEBSOCKET")
+        }) else {
+            self.websocket.stage = "$default".into();
+            return Ok(());
+        };
+        let ws = &mut self.websocket;
+        ws.route_selection_expression = get(api, "Properties")
+            .and_then(|p| get(p, "RouteSelectionExpression"))
+            .and_then(scalar);
+        let belongs = |r: &Value| {
+            get(r, "Properties")
+                .and_then(|p| get(p, "ApiId"))
+                .and_then(ref_name)
+                == Some(api_id)
+        };
+        ws.stage = by_type(resources, "AWS::ApiGatewayV2::Stage")
+            .find(|(_, r)| belongs(r))
+            .and_then(|(_, r)| get(r, "Properties").and_then(|p| get(p, "StageName")))
+            .and_then(|v| {
+                scalar(v)
+                    .or_else(|| ref_name(v).and_then(|r| self.parameter_defaults.get(r).cloned()))
+            })
+            .unwrap_or_else(|| "$default".into());
+
+        let function_of_uri = |uri: Option<&Value>| -> Option<String> {
+            let uri = uri?;
+            if let Some(s) = sub_string(uri) {
+                return sub_vars(&s)
+                    .into_iter()
+                    .find_map(|v| v.strip_suffix(".Arn").map(str::to_string));
+            }
+            get_att(uri).filter(|(_, a)| a == "Arn").map(|(r, _)| r)
+        };
+        for (route_id, r) in
+            by_type(resources, "AWS::ApiGatewayV2::Route").filter(|(_, r)| belongs(r))
+        {
+            let p = get(r, "Properties");
+            let key = p
+                .and_then(|p| get(p, "RouteKey"))
+                .and_then(scalar)
+                .ok_or_else(|| Error::Template(format!("{route_id}: no RouteKey")))?;
+            let target = p.and_then(|p| get(p, "Target"));
+            let integration = target.and_then(integration_of_target);
+            let Some(integration) = integration else {
+                return Err(Error::Template(format!("{route_id}: cannot read Target")));
+            };
+            let uri = resources
+                .get(integration.as_str())
+                .and_then(|i| get(i, "Properties"))
+                .and_then(|p| get(p, "IntegrationUri"));
+            let function = function_of_uri(uri).ok_or_else(|| {
+                Error::Template(format!(
+                    "{route_id}: integration {integration} has no function"
+                ))
+            })?;
+            if key == "$connect"
+                && let Some(auth_id) = p.and_then(|p| get(p, "AuthorizerId")).and_then(ref_name)
+            {
+                let ap = resources.get(auth_id).and_then(|a| get(a, "Properties"));
+                let afn =
+                    function_of_uri(ap.and_then(|p| get(p, "AuthorizerUri"))).ok_or_else(|| {
+                        Error::Template(format!("{auth_id}: authorizer has no function"))
+                    })?;
+                let identity_sources = ap
+                    .and_then(|p| get(p, "IdentitySource"))
+                    .map(|v| match v {
+                        Value::Sequence(s) => s.iter().filter_map(scalar).collect(),
+                        other => scalar(other)
+                            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+                            .unwrap_or_default(),
+                    })
+                    .unwrap_or_default();
+                ws.connect_authorizer = Some(AuthorizerSpec {
+                    function: afn,
+                    identity_sources,
+                });
+            }
+            ws.routes.insert(key, function);
+        }
+        Ok(())
+    }
+}
+
+fn integration_of_target(target: &Value) -> Option<String> {
+    if let Some(s) = sub_string(target) {
+        return sub_vars(&s).into_iter().last();
+    }
+    if let Some(s) = scalar(target) {
+        return s.strip_prefix("integrations/").map(str::to_string);
+    }
+    // !Join ["/", ["integrations", !Ref X]]
+    let items = tagged(target, "Join")
+        .or_else(|| get(target, "Fn::Join"))?
+        .as_sequence()?;
+    items
+        .get(1)?
+        .as_sequence()?
+        .iter()
+        .find_map(ref_name)
+        .map(str::to_string)
+}
+
+fn parse_cors(c: &Value) -> CorsConfig {
+    let list = |k: &str| -> Vec<String> {
+        match get(c, k) {
+            Some(Value::Sequence(s)) => s.iter().filter_map(scalar).collect(),
+            Some(v) => scalar(v).into_iter().collect(),
+            None => vec![],
+        }
+    };
+    CorsConfig {
+        allow_origins: list("AllowOrigins"),
+        allow_headers: list("AllowHeaders"),
+        allow_methods: list("AllowMethods"),
+        expose_headers: list("ExposeHeaders"),
+        allow_credentials: get(c, "AllowCredentials")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        max_age: get(c, "MaxAge")
+            .and_then(scalar)
+            .and_then(|s| s.parse().ok()),
+    }
+}
+
+fn key_schema(v: Option<&Value>) -> Vec<(String, String)> {
+    v.and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|k| {
+            Some((
+                get(k, "AttributeName").and_then(scalar)?,
+                get(k, "KeyType").and_then(scalar)?,
+            ))
+        })
+        .collect()
+}
+
+fn parse_indexes(v: Option<&Value>) -> Vec<IndexSpec> {
+    v.and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let proj = get(i, "Projection");
+            IndexSpec {
+                name: get(i, "IndexName").and_then(scalar).unwrap_or_default(),
+                key_schema: key_schema(get(i, "KeySchema")),
+                projection_type: proj
+                    .and_then(|p| get(p, "ProjectionType"))
+                    .and_then(scalar)
+                    .unwrap_or_else(|| "ALL".into()),
+                non_key_attributes: proj
+                    .and_then(|p| get(p, "NonKeyAttributes"))
+                    .and_then(Value::as_sequence)
+                    .map(|s| s.iter().filter_map(scalar).collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+fn parse_table(id: &str, props: Option<&Value>) -> TableSpec {
+    let p = |k: &str| props.and_then(|p| get(p, k));
+    let ttl = p("TimeToLiveSpecification");
+    TableSpec {
+        logical_id: id.to_string(),
+        attributes: p("AttributeDefinitions")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                Some((
+                    get(a, "AttributeName").and_then(scalar)?,
+                    get(a, "AttributeType").and_then(scalar)?,
+                ))
+            })
+            .collect(),
+        key_schema: key_schema(p("KeySchema")),
+        global_indexes: parse_indexes(p("GlobalSecondaryIndexes")),
+        local_indexes: parse_indexes(p("LocalSecondaryIndexes")),
+        billing_mode: p("BillingMode").and_then(scalar),
+        ttl_attribute: ttl
+            .filter(|t| get(t, "Enabled").and_then(Value::as_bool).unwrap_or(false))
+            .and_then(|t| get(t, "AttributeName"))
+            .and_then(scalar),
+    }
+}
+
+/// Mapping lookup by string key (no tag unwrapping).
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping()?.get(key)
+}
+
+/// A plain scalar as a string (strings, numbers, booleans).
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Inner value of `!Tag value`.
+fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
+    match v {
+        Value::Tagged(t) if t.tag == tag => Some(&t.value),
+        _ => None,
+    }
+}
+
+/// `!Ref X` or `{Ref: X}`.
+fn ref_name(v: &Value) -> Option<&str> {
+    tagged(v, "Ref")
+        .or_else(|| get(v, "Ref"))
+        .and_then(Value::as_str)
+}
+
+/// The format string of `!Sub "..."` / `!Sub ["...", {..}]` / `Fn::Sub`.
+fn sub_string(v: &Value) -> Option<String> {
+    let inner = tagged(v, "Sub").or_else(|| get(v, "Fn::Sub"))?;
+    match inner {
+        Value::Sequence(s) => s.first().and_then(scalar),
+        other => scalar(other),
+    }
+}
+
+/// `!GetAtt X.Attr` / `!GetAtt [X, Attr]` / `Fn::GetAtt`.
+fn get_att(v: &Value) -> Option<(String, String)> {
+    let inner = tagged(v, "GetAtt").or_else(|| get(v, "Fn::GetAtt"))?;
+    match inner {
+        Value::Sequence(s) => Some((scalar(s.first()?)?, scalar(s.get(1)?)?)),
+        other => {
+            let s = scalar(other)?;
+            let (a, b) = s.split_once('.')?;
+            Some((a.to_string(), b.to_string()))
+        }
+    }
+}
+
+/// Variable names referenced as `${Name}` in a `!Sub` string (`${!Literal}` skipped).
+pub(crate) fn sub_vars(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        if !name.starts_with('!') {
+            out.push(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}

@@ -1,0 +1,657 @@
+//! WebSocket API (connect/message/disconnect routes, limits) and the Management API on the same port.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Faults;
+use crate::events::{WsConnContext, ws_status};
+use crate::gateway::App;
+use crate::runtime::InvokeError;
+use crate::util;
+
+/// Counters of the Management API.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ManagementStats {
+    /// Calls answered, by HTTP status.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Calls answered with an injected fault.
+    pub injected_faults: u64,
+    /// Frames handed to a connection (successful POSTs).
+    pub delivered: u64,
+}
+
+enum Out {
+    Text(String),
+    Binary(Bytes),
+    Close(u16, String),
+    Stop,
+}
+
+pub(crate) struct Conn {
+    ctx: WsConnContext,
+    out: mpsc::UnboundedSender<Out>,
+    close: Mutex<Option<oneshot::Sender<(u16, String)>>>,
+    last_active_ms: AtomicI64,
+}
+
+impl Conn {
+    fn request_close(&self, code: u16, reason: &str) {
+        if let Some(tx) = self.close.lock().ok().and_then(|mut c| c.take()) {
+            let _ = tx.send((code, reason.to_string()));
+        }
+    }
+}
+
+/// Connection registry, faults and counters.
+pub(crate) struct WsState {
+    conns: RwLock<HashMap<String, Arc<Conn>>>,
+    faults: RwLock<Faults>,
+    by_status: Box<[AtomicU64]>,
+    injected: AtomicU64,
+    delivered: AtomicU64,
+    pub(crate) total_connections: AtomicU64,
+    /// Connections still being served or wound down (their `$disconnect` not yet done).
+    pub(crate) active_tasks: AtomicUsize,
+}
+
+impl WsState {
+    pub(crate) fn new(faults: Faults) -> Self {
+        WsState {
+            conns: RwLock::new(HashMap::new()),
+            faults: RwLock::new(faults),
+            by_status: (0..600).map(|_| AtomicU64::new(0)).collect(),
+            injected: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            total_connections: AtomicU64::new(0),
+            active_tasks: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn faults(&self) -> Faults {
+        self.faults.read().map(|f| *f).unwrap_or_default()
+    }
+
+    pub(crate) fn set_faults(&self, f: Faults) {
+        if let Ok(mut g) = self.faults.write() {
+            *g = f;
+        }
+    }
+
+    pub(crate) fn management_stats(&self) -> ManagementStats {
+        ManagementStats {
+            by_status: self
+                .by_status
+                .iter()
+                .enumerate()
+                .filter_map(|(s, c)| {
+                    let n = c.load(Ordering::Relaxed);
+                    (n > 0).then_some((s as u16, n))
+                })
+                .collect(),
+            injected_faults: self.injected.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn open_connections(&self) -> usize {
+        self.conns.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    pub(crate) fn connection_ids(&self) -> Vec<String> {
+        self.conns
+            .read()
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Conn>> {
+        self.conns.read().ok()?.get(id).cloned()
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<Conn>> {
+        self.conns.write().ok()?.remove(id)
+    }
+
+    /// Closes every connection (1001 Going away).
+    pub(crate) fn close_all(&self) {
+        let all: Vec<_> = self
+            .conns
+            .read()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        for c in all {
+            c.request_close(1001, "Going away");
+        }
+    }
+
+    fn count(&self, status: StatusCode) {
+        if let Some(c) = self.by_status.get(status.as_u16() as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let mut r = json_response(status, json!({ "message": message, "__type": kind }));
+    if let Ok(v) = HeaderValue::from_str(kind) {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+fn fault_response(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match status.as_u16() {
+        410 => aws_error(status, "GoneException", "Injected fault: connection gone"),
+        429 => aws_error(
+            status,
+            "LimitExceededException",
+            "Injected fault: rate exceeded",
+        ),
+        403 => aws_error(status, "ForbiddenException", "Injected fault: forbidden"),
+        413 => aws_error(
+            status,
+            "PayloadTooLargeException",
+            "Injected fault: payload too large",
+        ),
+        _ => aws_error(
+            status,
+            "InternalServerErrorException",
+            "Injected fault: internal error",
+        ),
+    }
+}
+
+/// The WS port's single handler: Management API, gateway control, or a WebSocket upgrade.
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let path = req.uri().path().to_string();
+    if let Some(id) = connection_id_in_path(&path) {
+        let method = req.method().clone();
+        let limit = app.cfg.limits.max_message_bytes;
+        let body = match axum::body::to_bytes(req.into_body(), limit + 1).await {
+            Ok(b) => b,
+            Err(_) => {
+                app.ws.count(StatusCode::PAYLOAD_TOO_LARGE);
+                return aws_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLargeException",
+                    "Request entity too large",
+                );
+            }
+        };
+        return management(&app, method, &id, body).await;
+    }
+    if let Some(rest) = path.strip_prefix("/@gateway/") {
+        return gateway_control(&app, req.method().clone(), rest, req.into_body()).await;
+    }
+    upgrade(app, peer, req).await
+}
+
+/// `…/@connections/{id}` under any prefix; the id percent-decoded.
+fn connection_id_in_path(path: &str) -> Option<String> {
+    for marker in ["/@connections/", "/%40connections/"] {
+        if let Some(pos) = path.find(marker) {
+            let id = &path[pos + marker.len()..];
+            let id = id.strip_suffix('/').unwrap_or(id);
+            if !id.is_empty() && !id.contains('/') {
+                return Some(util::percent_decode(id));
+            }
+        }
+    }
+    None
+}
+
+async fn management(app: &App, method: Method, id: &str, body: Bytes) -> Response {
+    let ws = &app.ws;
+    let faults = ws.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if faults.fail_rate > 0.0 && fastrand::f64() < faults.fail_rate {
+        let r = fault_response(faults.fail_status);
+        ws.injected.fetch_add(1, Ordering::Relaxed);
+        ws.count(r.status());
+        return r;
+    }
+    let gone = || {
+        aws_error(
+            StatusCode::GONE,
+            "GoneException",
+            &format!("Connection {id} is gone"),
+        )
+    };
+    let r = if method == Method::POST {
+        if body.len() > app.cfg.limits.max_message_bytes {
+            aws_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeException",
+                "Message too long",
+            )
+        } else {
+            match ws.get(id) {
+                None => gone(),
+                Some(conn) => {
+                    let out = match String::from_utf8(body.to_vec()) {
+                        Ok(s) => Out::Text(s),
+                        Err(_) => Out::Binary(body),
+                    };
+                    if conn.out.send(out).is_ok() {
+                        ws.delivered.fetch_add(1, Ordering::Relaxed);
+                        StatusCode::OK.into_response()
+                    } else {
+                        gone()
+                    }
+                }
+            }
+        }
+    } else if method == Method::GET {
+        match ws.get(id) {
+            None => gone(),
+            Some(c) => json_response(
+                StatusCode::OK,
+                json!({
+                    "connectedAt": util::iso_time(c.ctx.connected_at_ms),
+                    "identity": { "sourceIp": c.ctx.source_ip, "userAgent": c.ctx.user_agent },
+                    "lastActiveAt": util::iso_time(c.last_active_ms.load(Ordering::Relaxed)),
+                }),
+            ),
+        }
+    } else if method == Method::DELETE {
+        match ws.remove(id) {
+            None => gone(),
+            Some(c) => {
+                c.request_close(1000, "");
+                StatusCode::NO_CONTENT.into_response()
+            }
+        }
+    } else {
+        aws_error(
+            StatusCode::FORBIDDEN,
+            "ForbiddenException",
+            "Missing Authentication Token",
+        )
+    };
+    ws.count(r.status());
+    r
+}
+
+async fn gateway_control(app: &App, method: Method, rest: &str, body: Body) -> Response {
+    match (method, rest.trim_end_matches('/')) {
+        (Method::GET, "faults") => json_response(StatusCode::OK, json!(app.ws.faults())),
+        (Method::PUT | Method::POST, "faults") => {
+            let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+                return json_response(StatusCode::BAD_REQUEST, json!({ "message": "bad body" }));
+            };
+            match serde_json::from_slice::<Faults>(&bytes) {
+                Ok(f)
+                    if (0.0..=1.0).contains(&f.fail_rate)
+                        && (100..600).contains(&f.fail_status) =>
+                {
+                    app.ws.set_faults(f);
+                    json_response(StatusCode::OK, json!(f))
+                }
+                Ok(_) => json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "message": "fail_rate in 0..1, fail_status in 100..599" }),
+                ),
+                Err(e) => {
+                    json_response(StatusCode::BAD_REQUEST, json!({ "message": e.to_string() }))
+                }
+            }
+        }
+        (Method::GET, "stats") => json_response(StatusCode::OK, json!(app.stats())),
+        _ => json_response(StatusCode::NOT_FOUND, json!({ "message": "Not Found" })),
+    }
+}
+
+fn refuse(status: u16, body: Bytes) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    let body = if body.is_empty() {
+        Bytes::from(
+            json!({ "message": status.canonical_reason().unwrap_or("Forbidden") }).to_string(),
+        )
+    } else {
+        body
+    };
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+/// Body of a proxy response (`body` field), for a refused handshake.
+fn proxy_body(payload: &[u8]) -> Bytes {
+    serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| {
+            v.get("body")
+                .and_then(Value::as_str)
+                .map(|s| Bytes::from(s.to_string()))
+        })
+        .unwrap_or_default()
+}
+
+async fn upgrade(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(rej) => return rej.into_response(),
+    };
+    let headers = parts.headers;
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let connected_at = util::now_ms();
+    let mut ctx = WsConnContext {
+        connection_id: util::aws_short_id(),
+        connected_at_ms: connected_at,
+        source_ip: peer.ip().to_string(),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        domain_name: headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost")
+            .to_string(),
+        stage: app.template.websocket.stage.clone(),
+        api_id: app.ws_api_id.clone(),
+        authorizer: None,
+    };
+
+    if let Some(auth) = &app.template.websocket.connect_authorizer {
+        match authorize(&app, auth, &ctx, &headers, &raw_query).await {
+            Ok(a) => ctx.authorizer = Some(a),
+            Err(status) => return refuse(status, Bytes::new()),
+        }
+    }
+
+    let mut protocol: Option<String> = None;
+    if let Some(func) = app.template.websocket.routes.get("$connect") {
+        let event = ctx.connect_event(&headers, &raw_query);
+        match app.invoke(func, event).await {
+            Ok(payload) => {
+                let status = ws_status(&payload);
+                if !(200..300).contains(&status) {
+                    return refuse(status, proxy_body(&payload));
+                }
+                protocol = serde_json::from_slice::<Value>(&payload)
+                    .ok()
+                    .and_then(|v| {
+                        let h = v.get("headers")?.as_object()?;
+                        h.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-protocol"))
+                            .and_then(|(_, v)| v.as_str().map(str::to_string))
+                    });
+            }
+            Err(InvokeError::Timeout) => return refuse(504, Bytes::new()),
+            Err(_) => {
+                return refuse(
+                    500,
+                    Bytes::from(json!({ "message": "Internal server error" }).to_string()),
+                );
+            }
+        }
+    }
+
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (close_tx, close_rx) = oneshot::channel();
+    let conn = Arc::new(Conn {
+        ctx,
+        out: out_tx,
+        close: Mutex::new(Some(close_tx)),
+        last_active_ms: AtomicI64::new(connected_at),
+    });
+    let id = conn.ctx.connection_id.clone();
+    if let Ok(mut c) = app.ws.conns.write() {
+        c.insert(id.clone(), conn.clone());
+    }
+    app.ws.total_connections.fetch_add(1, Ordering::Relaxed);
+    app.ws.active_tasks.fetch_add(1, Ordering::Relaxed);
+
+    let limits = &app.cfg.limits;
+    let mut ws = ws
+        .max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_frame_bytes);
+    if let Some(p) = protocol {
+        ws = ws.protocols([p]);
+    }
+    let app_failed = app.clone();
+    let conn_failed = conn.clone();
+    ws.on_failed_upgrade(move |_| {
+        app_failed.ws.remove(&conn_failed.ctx.connection_id);
+        tokio::spawn(async move {
+            send_disconnect(&app_failed, &conn_failed, 1006, "").await;
+            app_failed.ws.active_tasks.fetch_sub(1, Ordering::Relaxed);
+        });
+    })
+    .on_upgrade(move |socket| run_connection(app, conn, socket, out_rx, close_rx))
+}
+
+/// Runs a REQUEST authorizer; `Err(status)` refuses the connection.
+async fn authorize(
+    app: &App,
+    auth: &crate::template::AuthorizerSpec,
+    ctx: &WsConnContext,
+    headers: &HeaderMap,
+    raw_query: &str,
+) -> Result<Value, u16> {
+    let query = util::parse_query(raw_query);
+    for src in &auth.identity_sources {
+        let present = if let Some(q) = src.strip_prefix("route.request.querystring.") {
+            query
+                .get(q)
+                .is_some_and(|v| v.iter().any(|x| !x.is_empty()))
+        } else if let Some(h) = src.strip_prefix("route.request.header.") {
+            headers.get(h).is_some()
+        } else {
+            true
+        };
+        if !present {
+            return Err(401);
+        }
+    }
+    let payload = app
+        .invoke(&auth.function, ctx.authorizer_event(headers, raw_query))
+        .await
+        .map_err(|e| match e {
+            InvokeError::Function(m) if m.contains("Unauthorized") => 401u16,
+            _ => 500u16,
+        })?;
+    let v: Value = serde_json::from_slice(&payload).map_err(|_| 500u16)?;
+    let statements = v
+        .pointer("/policyDocument/Statement")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let allowed = !statements.is_empty()
+        && statements.iter().all(|s| {
+            s.get("Effect")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.eq_ignore_ascii_case("allow"))
+        });
+    if !allowed {
+        return Err(403);
+    }
+    let mut a = serde_json::Map::new();
+    if let Some(Value::Object(c)) = v.get("context") {
+        a.extend(c.clone());
+    }
+    a.insert(
+        "principalId".into(),
+        v.get("principalId").cloned().unwrap_or(Value::Null),
+    );
+    a.insert("integrationLatency".into(), json!(0));
+    Ok(Value::Object(a))
+}
+
+fn is_capacity_error(e: &axum::Error) -> bool {
+    let s = e.to_string();
+    s.contains("Space limit exceeded") || s.contains("too long") || s.contains("too big")
+}
+
+async fn run_connection(
+    app: Arc<App>,
+    conn: Arc<Conn>,
+    socket: WebSocket,
+    mut out_rx: mpsc::UnboundedReceiver<Out>,
+    mut close_rx: oneshot::Receiver<(u16, String)>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(o) = out_rx.recv().await {
+            let r = match o {
+                Out::Text(s) => sink.send(Message::Text(s.into())).await,
+                Out::Binary(b) => sink.send(Message::Binary(b)).await,
+                Out::Close(code, reason) => {
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+                Out::Stop => break,
+            };
+            if r.is_err() {
+                break;
+            }
+        }
+    });
+
+    let (msg_tx, msg_rx) = mpsc::unbounded_channel::<String>();
+    let processor = tokio::spawn(process_messages(app.clone(), conn.clone(), msg_rx));
+
+    let limits = app.cfg.limits.clone();
+    let max_deadline = tokio::time::Instant::now() + limits.max_connection_duration;
+    let close_with = |code: u16, reason: &str| {
+        let _ = conn.out.send(Out::Close(code, reason.to_string()));
+        (code, reason.to_string(), true)
+    };
+    let (code, reason, we_closed) = loop {
+        tokio::select! {
+            next = tokio::time::timeout(limits.idle_timeout, stream.next()) => match next {
+                Err(_) => break close_with(1001, "Going away"),
+                Ok(None) => break (1006, String::new(), false),
+                Ok(Some(Err(e))) => {
+                    if is_capacity_error(&e) {
+                        break close_with(1009, "Message too big");
+                    }
+                    break (1006, String::new(), false);
+                }
+                Ok(Some(Ok(msg))) => {
+                    conn.last_active_ms.store(util::now_ms(), Ordering::Relaxed);
+                    match msg {
+                        Message::Text(t) => {
+                            if t.len() > limits.max_message_bytes {
+                                break close_with(1009, "Message too big");
+                            }
+                            let _ = msg_tx.send(t.to_string());
+                        }
+                        Message::Binary(_) => break close_with(1003, "Binary frames are not supported"),
+                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Close(frame) => {
+                            let (c, r) = frame.map(|f| (f.code, f.reason.to_string())).unwrap_or((1005, String::new()));
+                            break (c, r, false);
+                        }
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(max_deadline) => break close_with(1001, "Going away"),
+            r = &mut close_rx => {
+                let (c, r) = r.unwrap_or((1001, "Going away".into()));
+                break close_with(c, &r);
+            }
+        }
+    };
+    app.ws.remove(&conn.ctx.connection_id);
+    if !we_closed {
+        let _ = conn.out.send(Out::Stop);
+    }
+    // Let the close handshake finish (flushes tungstenite's automatic close reply) in the background.
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while stream.next().await.is_some() {}
+        })
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    });
+    drop(msg_tx);
+    let _ = processor.await;
+    send_disconnect(&app, &conn, code, &reason).await;
+    app.ws.active_tasks.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn send_disconnect(app: &App, conn: &Conn, code: u16, reason: &str) {
+    if let Some(func) = app.template.websocket.routes.get("$disconnect") {
+        let _ = app
+            .invoke(func, conn.ctx.disconnect_event(code, reason))
+            .await;
+    }
+}
+
+/// Route key for a message: the body's selection value if it names a custom route, else `$default`.
+pub(crate) fn select_route<'a>(
+    routes: &'a BTreeMap<String, String>,
+    expression: Option<&str>,
+    body: &str,
+) -> Option<&'a str> {
+    let field = expression.and_then(|e| e.strip_prefix("$request.body."));
+    if let Some(field) = field
+        && let Ok(v) = serde_json::from_str::<Value>(body)
+        && let Some(key) = field
+            .split('.')
+            .try_fold(&v, |v, k| v.get(k))
+            .and_then(Value::as_str)
+        && !key.starts_with('$')
+        && let Some((k, _)) = routes.get_key_value(key)
+    {
+        return Some(k.as_str());
+    }
+    routes.get_key_value("$default").map(|(k, _)| k.as_str())
+}
+
+async fn process_messages(app: Arc<App>, conn: Arc<Conn>, mut rx: mpsc::UnboundedReceiver<String>) {
+    let ws = &app.template.websocket;
+    while let Some(body) = rx.recv().await {
+        let Some(route) = select_route(&ws.routes, ws.route_selection_expression.as_deref(), &body)
+        else {
+            let _ = conn.out.send(Out::Text(
+                json!({ "message": "Forbidden", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() }).to_string(),
+            ));
+            continue;
+        };
+        let func = &ws.routes[route];
+        let event = conn.ctx.message_event(route, &body);
+        if app.invoke(func, event).await.is_err() {
+            let _ = conn.out.send(Out::Text(
+                json!({ "message": "Internal server error", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() })
+                    .to_string(),
+            ));
+        }
+    }
+}

