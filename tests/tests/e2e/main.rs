@@ -2,5 +2,6 @@
 //! real function binaries on DynamoDB Local. One binary, one module per area.
 
 mod auth;
+mod events;
 mod groups;
 mod lms;
