@@ -115,3 +115,126 @@ pub fn presence_pk(community_id: &str) -> String {
 pub fn rate_window(user_id: &str, action: &str, window: i64) -> Key {
     key(format!("RATE#{user_id}#{action}"), window.to_string())
 }
+
+// ---------------------------------------------------------------- posts
+
+/// `POST#{post_id} / META`: a post or reply with its counters, status and moderation state.
+pub fn post(post_id: &str) -> Key {
+    key(format!("POST#{post_id}"), "META")
+}
+
+pub fn post_pk(post_id: &str) -> String {
+    format!("POST#{post_id}")
+}
+
+/// GSI1 of a top-level post: `COMMUNITY#{id}#POSTS#{lane} / {0|1 pinned}#{post_id}`; one
+/// partition per lane (approved, pending, rejected, deleted), read newest first, pinned first.
+pub fn post_listing(community_id: &str, lane: &str, pinned: bool, post_id: &str) -> Key {
+    key(
+        post_listing_pk(community_id, lane),
+        format!("{}#{post_id}", u8::from(pinned)),
+    )
+}
+
+pub fn post_listing_pk(community_id: &str, lane: &str) -> String {
+    format!("COMMUNITY#{community_id}#POSTS#{lane}")
+}
+
+/// GSI1 of a reply: `THREAD#{root_id} / {materialized path of ULIDs}`; one Query reads a whole
+/// thread depth-first.
+pub fn thread_entry(root_id: &str, path: &str) -> Key {
+    key(thread_pk(root_id), path)
+}
+
+pub fn thread_pk(root_id: &str) -> String {
+    format!("THREAD#{root_id}")
+}
+
+/// GSI2 of a post awaiting a moderator (pending or flagged), sparse:
+/// `COMMUNITY#{id}#MODQ / {queued_at}#{post_id}`, read oldest first.
+pub fn moderation_entry(community_id: &str, queued_at: &str, post_id: &str) -> Key {
+    key(
+        moderation_pk(community_id),
+        format!("{queued_at}#{post_id}"),
+    )
+}
+
+pub fn moderation_pk(community_id: &str) -> String {
+    format!("COMMUNITY#{community_id}#MODQ")
+}
+
+/// `POST#{post_id} / EDIT#{version:06}`: the text a post had before its edit number `version`.
+pub fn post_edit(post_id: &str, version: i64) -> Key {
+    key(post_pk(post_id), format!("{POST_EDIT_PREFIX}{version:06}"))
+}
+
+pub const POST_EDIT_PREFIX: &str = "EDIT#";
+
+/// `REACTS#{root_id}#{user_id} / {post_id}#{type}`: one reaction of a user; one Query reads the
+/// caller's reactions on a whole thread.
+pub fn reaction(root_id: &str, user_id: &str, post_id: &str, reaction_type: &str) -> Key {
+    key(
+        reactions_pk(root_id, user_id),
+        format!("{post_id}#{reaction_type}"),
+    )
+}
+
+pub fn reactions_pk(root_id: &str, user_id: &str) -> String {
+    format!("REACTS#{root_id}#{user_id}")
+}
+
+/// `POST#{post_id} / FLAG#{user_id}`: a user's flag on a post (one per user, kept after review).
+pub fn post_flag(post_id: &str, user_id: &str) -> Key {
+    key(post_pk(post_id), format!("{POST_FLAG_PREFIX}{user_id}"))
+}
+
+pub const POST_FLAG_PREFIX: &str = "FLAG#";
+
+/// `POST#{post_id} / NOTE#{note_id}`: a moderator note on a post.
+pub fn post_note(post_id: &str, note_id: &str) -> Key {
+    key(post_pk(post_id), format!("{POST_NOTE_PREFIX}{note_id}"))
+}
+
+pub const POST_NOTE_PREFIX: &str = "NOTE#";
+
+// ---------------------------------------------------------------- chat
+
+/// `COMMUNITY#{id}#CHAT / MSG#{message_id}`: a chat message; one strongly consistent Query reads
+/// a community's history newest first, or everything after a given message oldest first.
+pub fn chat_message(community_id: &str, message_id: &str) -> Key {
+    key(
+        chat_pk(community_id),
+        format!("{CHAT_MESSAGE_PREFIX}{message_id}"),
+    )
+}
+
+pub fn chat_pk(community_id: &str) -> String {
+    format!("COMMUNITY#{community_id}#CHAT")
+}
+
+pub const CHAT_MESSAGE_PREFIX: &str = "MSG#";
+
+/// `CHATMSG#{message_id} / REF`: which community a message belongs to (edit, delete and read
+/// receipts name only the message).
+pub fn chat_message_ref(message_id: &str) -> Key {
+    key(format!("CHATMSG#{message_id}"), "REF")
+}
+
+/// `COMMUNITY#{id}#CHAT / CLIENT#{user_id}#{client_id}`: claims a sender's `client_id` (with a
+/// TTL) so that a retried send stores one message.
+pub fn chat_client_id(community_id: &str, user_id: &str, client_id: &str) -> Key {
+    key(
+        chat_pk(community_id),
+        format!("CLIENT#{user_id}#{client_id}"),
+    )
+}
+
+/// `COMMUNITY#{id}#READ / USER#{user_id}`: how far a user has read a community's chat (the id of
+/// the newest message read); unread counts and "who read" are read from it.
+pub fn chat_read_position(community_id: &str, user_id: &str) -> Key {
+    key(chat_reads_pk(community_id), format!("USER#{user_id}"))
+}
+
+pub fn chat_reads_pk(community_id: &str) -> String {
+    format!("COMMUNITY#{community_id}#READ")
+}

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod keys;
 pub mod lms;
 pub mod membership;
+pub mod posts;
 pub mod ratelimit;
 pub mod realtime;
 pub mod telemetry;

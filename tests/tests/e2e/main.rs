@@ -5,3 +5,4 @@ mod auth;
 mod events;
 mod groups;
 mod lms;
+mod posts;
