@@ -130,6 +130,16 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The same page with each result shown another way.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            results: self.results.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
+}
+
 /// Parses a JSON body strictly: 415 if not JSON, 413 if too big, 400 if malformed,
 /// 422 (with the field) if it does not fit the expected shape (unknown fields included).
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {

@@ -162,34 +162,14 @@ pub async fn list(
     community_id: &str,
     page: &PageParams,
 ) -> Result<Page<Member>> {
-    let scope = format!("members:{community_id}");
-    let start = page
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(&scope, c))
-        .transpose()?;
-    let out = db
+    let query = db
         .client
         .query()
         .table_name(&db.table)
         .key_condition_expression("PK = :pk AND begins_with(SK, :sk)")
         .expression_attribute_values(":pk", s(format!("COMMUNITY#{community_id}")))
-        .expression_attribute_values(":sk", s(keys::MEMBER_PREFIX))
-        .limit(page.limit)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(sdk)?;
-    let results = out
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Member>>>()?;
-    Ok(Page {
-        results,
-        next: out.last_evaluated_key.map(|k| cursors.encode(&scope, &k)),
-    })
+        .expression_attribute_values(":sk", s(keys::MEMBER_PREFIX));
+    crate::cursor::query_page(cursors, &format!("members:{community_id}"), page, query).await
 }
 
 /// Changes a member's role (instructor+); course instructors' roles belong to the LMS.

@@ -13,7 +13,7 @@ pub mod reactions;
 use crate::access::{Access, Action};
 use crate::auth::Principal;
 use crate::clock::iso;
-use crate::cursor::Cursors;
+use crate::cursor::{Cursors, query_page};
 use crate::db::{
     Db, Item, WriteOutcome, attr_n, from_item, key_item, n, s, sdk, to_item, with_gsi,
 };
@@ -853,11 +853,6 @@ pub async fn list(
         filter.pinned,
         author.as_deref().unwrap_or("")
     );
-    let start = page
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(&scope, c))
-        .transpose()?;
     let mut q = db
         .client
         .query()
@@ -867,9 +862,7 @@ pub async fn list(
             ":pk",
             s(keys::post_listing_pk(&access.community.id, lane.as_str())),
         )
-        .scan_index_forward(false)
-        .limit(page.limit)
-        .set_exclusive_start_key(start);
+        .scan_index_forward(false);
     q = match filter.pinned {
         None => q.key_condition_expression("GSI1PK = :pk"),
         Some(pinned) => q
@@ -881,17 +874,8 @@ pub async fn list(
             .filter_expression("author_id = :author")
             .expression_attribute_values(":author", s(a));
     }
-    let out = q.send().await.map_err(sdk)?;
-    let results = out
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| from_item::<Post>(i).map(|p| PostView::of(&p, access, None)))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Page {
-        results,
-        next: out.last_evaluated_key.map(|k| cursors.encode(&scope, &k)),
-    })
+    let posts: Page<Post> = query_page(cursors, &scope, page, q).await?;
+    Ok(posts.map(|p| PostView::of(&p, access, None)))
 }
 
 // ---------------------------------------------------------------- edit
@@ -1095,33 +1079,14 @@ async fn query_children<T: serde::de::DeserializeOwned>(
     listing: &str,
     page: &PageParams,
 ) -> Result<Page<T>> {
-    let scope = format!("{listing}:{post_id}");
-    let start = page
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(&scope, c))
-        .transpose()?;
-    let out = db
+    let query = db
         .client
         .query()
         .table_name(&db.table)
         .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
         .expression_attribute_values(":pk", s(keys::post_pk(post_id)))
-        .expression_attribute_values(":prefix", s(prefix))
-        .limit(page.limit)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(sdk)?;
-    Ok(Page {
-        results: out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<T>>>()?,
-        next: out.last_evaluated_key.map(|k| cursors.encode(&scope, &k)),
-    })
+        .expression_attribute_values(":prefix", s(prefix));
+    query_page(cursors, &format!("{listing}:{post_id}"), page, query).await
 }
 
 // ---------------------------------------------------------------- delete

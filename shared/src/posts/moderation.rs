@@ -8,7 +8,7 @@ use super::{
 use crate::access::{Access, Action};
 use crate::clock::iso;
 use crate::cursor::Cursors;
-use crate::db::{Db, WriteOutcome, from_item, n, s, sdk, to_item};
+use crate::db::{Db, WriteOutcome, n, s, sdk, to_item};
 use crate::error::{Error, Result};
 use crate::http::{Page, PageParams};
 use crate::keys::{self, GSI2};
@@ -416,48 +416,29 @@ pub async fn queue(
     page: &PageParams,
 ) -> Result<Page<QueueEntry>> {
     access.require(Action::Moderate)?;
-    let scope = format!("modq:{}", access.community.id);
-    let start = page
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(&scope, c))
-        .transpose()?;
-    let out = db
+    let query = db
         .client
         .query()
         .table_name(&db.table)
         .index_name(GSI2)
         .key_condition_expression("GSI2PK = :pk")
         .expression_attribute_values(":pk", s(keys::moderation_pk(&access.community.id)))
-        .scan_index_forward(true)
-        .limit(page.limit)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(sdk)?;
-    let results = out
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(|item| {
-            let post: Post = from_item(item)?;
-            let mut reasons = Vec::new();
-            if post.lane() == Lane::Pending {
-                reasons.push("pending");
-            }
-            if post.open_flag_count > 0 {
-                reasons.push("flagged");
-            }
-            Ok(QueueEntry {
-                post: PostView::of(&post, access, None),
-                queue_reasons: reasons,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Page {
-        results,
-        next: out.last_evaluated_key.map(|k| cursors.encode(&scope, &k)),
-    })
+        .scan_index_forward(true);
+    let scope = format!("modq:{}", access.community.id);
+    let posts: Page<Post> = crate::cursor::query_page(cursors, &scope, page, query).await?;
+    Ok(posts.map(|post| {
+        let mut reasons = Vec::new();
+        if post.lane() == Lane::Pending {
+            reasons.push("pending");
+        }
+        if post.open_flag_count > 0 {
+            reasons.push("flagged");
+        }
+        QueueEntry {
+            post: PostView::of(&post, access, None),
+            queue_reasons: reasons,
+        }
+    }))
 }
 
 #[cfg(test)]
