@@ -56,8 +56,8 @@ bench: deps build ## Benchmarks; results in bench/results/
 
 package: ## Cross-compile every function for arm64 with cargo-lambda through `sam build`
 	@scripts/install-deps.sh --package
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --template-file infra/template.yaml --build-dir .aws-sam/build
-	@ls -l .aws-sam/build/*/bootstrap | awk '{printf "%8.1f KiB  %s\n", $$5/1024, $$9}'
+	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
+	scripts/package-sizes.sh infra/.aws-sam/build
 
 clean: ## Remove build output and local data
 	cargo clean
