@@ -56,7 +56,7 @@ bench: deps build ## Benchmarks; results in bench/results/
 
 package: ## Cross-compile every function for arm64 with cargo-lambda through `sam build`
 	@scripts/install-deps.sh --package
-	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
+	(cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build)
 	scripts/package-sizes.sh infra/.aws-sam/build
 
 clean: ## Remove build output and local data
