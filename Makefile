@@ -41,6 +41,7 @@ test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end throug
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
 	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo nextest run --workspace --no-fail-fast
+	scripts/schemathesis.sh
 
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check

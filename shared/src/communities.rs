@@ -243,6 +243,12 @@ pub async fn list(
     page: &PageParams,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Page<CommunityView>> {
+    // The caller's and a course's communities come in one page: no cursor of ours leads there.
+    if (filter.mine || filter.course.is_some()) && page.cursor.is_some() {
+        return Err(Error::BadRequest(
+            "cursor is invalid or belongs to another listing".into(),
+        ));
+    }
     if let Some(course_id) = &filter.course {
         let Some(course) = db
             .get::<crate::lms::Course>(&keys::course(course_id))

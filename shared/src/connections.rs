@@ -1,7 +1,7 @@
 //! WebSocket connections: registration on `$connect` (with a TTL, since `$disconnect` is
 //! best-effort), community subscriptions, presence counts, and removal.
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::db::{Db, Item, attr_n, attr_s, from_item, key_item, n, s, sdk, to_item};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -19,6 +19,9 @@ pub struct Connection {
     pub name: String,
     #[serde(default)]
     pub username: Option<String>,
+    /// The platform role of the token the connection was opened with.
+    #[serde(default)]
+    pub role: Option<Role>,
     pub connected_at: String,
     /// Communities this connection receives chat events of.
     #[serde(default)]
@@ -31,7 +34,23 @@ pub struct Connection {
 pub struct Subscription {
     pub connection_id: String,
     pub user_id: String,
+    /// The subscriber's platform role, so fan-out can re-check access without reading the
+    /// connection record (absent: treated as a student, the strictest).
+    #[serde(default)]
+    pub role: Option<Role>,
     pub ttl: i64,
+}
+
+impl Connection {
+    /// The caller behind this connection, as its token said at `$connect`.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user_id: self.user_id.clone(),
+            role: self.role.unwrap_or(Role::Student),
+            name: self.name.clone(),
+            username: self.username.clone(),
+        }
+    }
 }
 
 /// Whether a subscription change crossed a presence edge (first connection in / last out).
@@ -67,6 +86,7 @@ pub async fn register(
         user_id: principal.user_id.clone(),
         name: principal.name.clone(),
         username: principal.username.clone(),
+        role: Some(principal.role),
         connected_at: crate::clock::iso(now),
         communities: Vec::new(),
         ttl,
@@ -92,6 +112,7 @@ pub async fn subscribe(db: &Db, conn: &Connection, community_id: &str) -> Result
     let sub = Subscription {
         connection_id: conn.connection_id.clone(),
         user_id: conn.user_id.clone(),
+        role: conn.role,
         ttl: conn.ttl,
     };
     let added = db
@@ -234,6 +255,29 @@ pub async fn unregister(db: &Db, connection_id: &str) -> Result<(Option<Connecti
             .map_err(sdk)?;
     }
     Ok((Some(conn), left))
+}
+
+/// Removes what is left of a connection API Gateway reported gone (410): its subscription row
+/// in `community_id` (which may outlive a missing connection record) and all its other records.
+pub async fn prune(
+    db: &Db,
+    connection_id: &str,
+    community_id: Option<&str>,
+) -> Result<(Option<Connection>, Vec<String>)> {
+    let unregistered = unregister(db, connection_id).await?;
+    if let Some(community_id) = community_id {
+        db.client
+            .delete_item()
+            .table_name(&db.table)
+            .set_key(Some(key_item(&keys::subscription(
+                community_id,
+                connection_id,
+            ))))
+            .send()
+            .await
+            .map_err(sdk)?;
+    }
+    Ok(unregistered)
 }
 
 /// Connection ids subscribed to a community (one Query per 1 MB page; expired rows skipped).

@@ -238,3 +238,57 @@ pub fn chat_read_position(community_id: &str, user_id: &str) -> Key {
 pub fn chat_reads_pk(community_id: &str) -> String {
     format!("COMMUNITY#{community_id}#READ")
 }
+
+// ---------------------------------------------------------------- notifications
+
+/// `USER#{user_id}#NOTIFS / {notification_id}`: one notification of a user (TTL); one Query
+/// lists a user's notifications newest first, and a user can only ever address their own.
+pub fn notification(user_id: &str, notification_id: &str) -> Key {
+    key(notifications_pk(user_id), notification_id)
+}
+
+pub fn notifications_pk(user_id: &str) -> String {
+    format!("USER#{user_id}#NOTIFS")
+}
+
+/// GSI1 of an unread notification, sparse (removed when read):
+/// `USER#{user_id}#UNREAD / {notification_id}`; `?unread=true` and mark-all-as-read read it.
+pub fn unread_notification(user_id: &str, notification_id: &str) -> Key {
+    key(unread_notifications_pk(user_id), notification_id)
+}
+
+pub fn unread_notifications_pk(user_id: &str) -> String {
+    format!("USER#{user_id}#UNREAD")
+}
+
+/// `USER#{user_id} / NOTIFICATIONS`: a user's exact unread count and notification preferences.
+///
+/// It sorts after the user's `CONN#` rows, so one Query (`SK BETWEEN "CONN#" AND
+/// "NOTIFICATIONS"`) reads a recipient's open connections and unread count together.
+pub fn notification_state(user_id: &str) -> Key {
+    key(format!("USER#{user_id}"), NOTIFICATION_STATE_SK)
+}
+
+pub const NOTIFICATION_STATE_SK: &str = "NOTIFICATIONS";
+
+/// `COMMUNITY#{id}#WATCH / USER#{user_id}`: a user's explicit watch (or mute) of a community;
+/// one Query reads every explicit setting of a community when a post fans out.
+pub fn watch(community_id: &str, user_id: &str) -> Key {
+    key(watch_pk(community_id), format!("USER#{user_id}"))
+}
+
+pub fn watch_pk(community_id: &str) -> String {
+    format!("COMMUNITY#{community_id}#WATCH")
+}
+
+/// `NOTIFYJOB#{job_id} / JOB`: the outbox item of one domain event (TTL); its stream record
+/// triggers the notifier.
+pub fn notification_job(job_id: &str) -> Key {
+    key(format!("NOTIFYJOB#{job_id}"), "JOB")
+}
+
+/// `NOTIFYJOB#{job_id} / PART#{n:04}`: a slice of a large fan-out with its resolved recipients,
+/// delivered by its own notifier invocation.
+pub fn notification_job_part(job_id: &str, part: u32) -> Key {
+    key(format!("NOTIFYJOB#{job_id}"), format!("PART#{part:04}"))
+}

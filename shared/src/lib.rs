@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod chat;
 pub mod clock;
 pub mod communities;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod keys;
 pub mod lms;
 pub mod membership;
+pub mod notifications;
 pub mod posts;
 pub mod ratelimit;
 pub mod realtime;

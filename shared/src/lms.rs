@@ -475,13 +475,17 @@ pub struct EnrollmentInput {
     pub expiry_date: Option<String>,
 }
 
+/// The expiry as stored: a UTC instant in a year RFC 3339 can write (1 to 9999), else nothing.
 fn parse_expiry(raw: &str) -> Option<String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Some(crate::clock::iso(t.with_timezone(&Utc)));
-    }
-    let day = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
-    let end = day.and_hms_opt(23, 59, 59)?.and_utc();
-    Some(crate::clock::iso(end))
+    use chrono::Datelike;
+    let t = match DateTime::parse_from_rfc3339(raw) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()?
+            .and_hms_opt(23, 59, 59)?
+            .and_utc(),
+    };
+    (1..=9999).contains(&t.year()).then(|| crate::clock::iso(t))
 }
 
 /// Upserts an enrollment in a known course.
@@ -584,6 +588,32 @@ mod tests {
             "2030-01-02T08:00:00.000Z"
         );
         assert!(parse_expiry("tomorrow").is_none());
+        assert!(parse_expiry("-1-1-1").is_none());
+        assert!(parse_expiry("+10000-01-01").is_none());
+        assert!(parse_expiry("0001-01-01T00:30:00+01:00").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn when_an_expiry_or_username_is_any_string_it_parses_to_a_canonical_value_or_nothing(
+            raw in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[0-9+-]{0,7}-[0-9]{1,2}-[0-9]{1,2}(T[0-9:.]{0,15}(Z|[+-][0-9]{2}:[0-9]{2})?)?",
+            ]
+        ) {
+            if let Some(t) = parse_expiry(&raw) {
+                proptest::prop_assert!(DateTime::parse_from_rfc3339(&t).is_ok(), "{t}");
+                proptest::prop_assert_eq!(parse_expiry(&t), Some(t.clone()));
+            }
+            let mut errors = Vec::new();
+            match parse_username(&mut errors, Some(&raw)) {
+                Some(u) => {
+                    proptest::prop_assert!(errors.is_empty());
+                    proptest::prop_assert!(!u.is_empty() && u.len() <= 64);
+                }
+                None => proptest::prop_assert!(!errors.is_empty()),
+            }
+        }
     }
 
     #[test]

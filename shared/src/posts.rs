@@ -1299,6 +1299,70 @@ mod tests {
         assert!(mentions("no mentions @ here").is_empty());
     }
 
+    fn bounded(text: &str, max: usize) -> bool {
+        !text.is_empty() && text.trim() == text && text.chars().count() <= max
+    }
+
+    fn any_text() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        use proptest::prelude::*;
+        prop::option::of(prop_oneof![
+            any::<String>(),
+            "[ \t\n]{0,3}[A-Za-z0-9 ]{0,5}[ \t\n]{0,3}",
+            (0usize..4).prop_map(|n| "é".repeat([199, 200, 201, 40_001][n])),
+            "[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}",
+        ])
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn when_a_new_post_is_any_text_it_is_valid_within_the_limits_or_a_422(
+            title in any_text(),
+            content in any_text(),
+            community in any_text(),
+            parent in any_text(),
+            path in proptest::option::of(proptest::strategy::Just(crate::ids::new_id())),
+        ) {
+            let input = NewPost { title, content, community, parent };
+            match validate_new(path.as_deref(), &input) {
+                Ok(v) => {
+                    proptest::prop_assert!(bounded(&v.content, validate::MAX_CONTENT));
+                    if let Some(t) = &v.title {
+                        proptest::prop_assert!(bounded(t, validate::MAX_TITLE));
+                    }
+                    proptest::prop_assert!(v.title.is_some() || v.parent_id.is_some());
+                    proptest::prop_assert!(crate::ids::parse_ulid("c", &v.community_id).is_ok());
+                    if let Some(p) = &path {
+                        proptest::prop_assert_eq!(&v.community_id, p);
+                    }
+                }
+                Err(e) => proptest::prop_assert_eq!(e.status(), 422),
+            }
+        }
+
+        #[test]
+        fn when_an_edit_is_any_text_it_is_valid_within_the_limits_or_a_422(
+            title in any_text(),
+            content in any_text(),
+            is_reply in proptest::bool::ANY,
+            replace in proptest::bool::ANY,
+        ) {
+            let mode = if replace { EditMode::Replace } else { EditMode::Patch };
+            match validate_edit(&PostEdit { title, content }, is_reply, mode) {
+                Ok(change) => {
+                    if let Some(c) = &change.content {
+                        proptest::prop_assert!(bounded(c, validate::MAX_CONTENT));
+                    }
+                    match &change.title {
+                        Some(Some(t)) => proptest::prop_assert!(bounded(t, validate::MAX_TITLE)),
+                        Some(None) => proptest::prop_assert!(is_reply),
+                        None => proptest::prop_assert!(!replace),
+                    }
+                }
+                Err(e) => proptest::prop_assert_eq!(e.status(), 422),
+            }
+        }
+    }
+
     #[test]
     fn a_thread_sorts_depth_first_by_its_materialized_path() {
         let ids: Vec<String> = (0..6).map(|_| crate::ids::new_id()).collect();

@@ -10,6 +10,9 @@ const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
 const RSA_PEM: &[u8] = include_bytes!("fixtures/rsa-test-key.pem");
 const EC_PEM: &[u8] = include_bytes!("fixtures/ec-test-key.pem");
 const JWKS: &str = include_str!("fixtures/jwks.json");
+/// A key pair nobody trusts, as an attacker would bring it.
+const ATTACKER_PEM: &[u8] = include_bytes!("fixtures/attacker-rsa-key.pem");
+const ATTACKER_JWK: &str = include_str!("fixtures/attacker-jwk.json");
 
 fn verifier(with_hs: bool, with_jwks: bool) -> Verifier {
     let jwks: JwkSet = serde_json::from_str(JWKS).unwrap();
@@ -178,4 +181,57 @@ fn when_the_bearer_header_is_missing_or_malformed_the_caller_is_unauthorized() {
         v.verify_bearer(Some(&format!("Bearer {}", hs(&claims()))))
             .is_ok()
     );
+}
+
+/// `kid` injection: the HS256 secret is the only symmetric key, so no `kid` can point the
+/// verifier at another one (a file, a database row, an empty key).
+#[test]
+fn when_a_token_names_a_kid_only_the_configured_key_decides() {
+    let v = verifier(true, true);
+    let kids = [
+        "../../../../dev/null",
+        "/dev/null",
+        "x' UNION SELECT 'attacker' --",
+        "|cat /etc/passwd",
+        "test-rsa",
+        "\u{0}",
+        &"k".repeat(5000),
+    ];
+    for kid in kids {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.into());
+        let signed =
+            |key: &[u8]| encode(&header, &claims(), &EncodingKey::from_secret(key)).unwrap();
+        assert_eq!(status(&v, &signed(SECRET)), 200, "{kid:.40}");
+        assert_eq!(status(&v, &signed(b"")), 401, "empty key, {kid:.40}");
+        assert_eq!(status(&v, &signed(b"attacker")), 401, "{kid:.40}");
+    }
+}
+
+/// Keys carried by the token itself (`jwk`, `jku`, `x5u`, `x5c`) are never trusted: a token
+/// signed with an attacker's key is refused whatever its header says about that key.
+#[test]
+fn when_a_token_carries_its_own_key_or_key_url_it_is_refused() {
+    let v = verifier(true, true);
+    let attacker = EncodingKey::from_rsa_pem(ATTACKER_PEM).unwrap();
+    let attacker_jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(ATTACKER_JWK).unwrap();
+    for kid in [None, Some("attacker"), Some("test-rsa")] {
+        let mut headers = Vec::new();
+        let mut h = Header::new(Algorithm::RS256);
+        h.kid = kid.map(str::to_string);
+        h.jwk = Some(attacker_jwk.clone());
+        headers.push(h.clone());
+        h.jwk = None;
+        h.jku = Some("http://127.0.0.1:1/jwks.json".into());
+        headers.push(h.clone());
+        h.jku = None;
+        h.x5u = Some("http://127.0.0.1:1/cert.pem".into());
+        headers.push(h);
+        for header in headers {
+            let token = encode(&header, &claims(), &attacker).unwrap();
+            assert_eq!(status(&v, &token), 401, "{header:?}");
+        }
+    }
+    // The same claims signed by the configured key verify: the key alone made the difference.
+    assert_eq!(status(&v, &rs(&claims(), "test-rsa")), 200);
 }

@@ -89,6 +89,29 @@ pub struct Stack {
     pub ddb: aws_sdk_dynamodb::Client,
     run: String,
     seq: AtomicU32,
+    _table_guard: TableGuard,
+}
+
+/// Deletes the test's table when the test ends, so DynamoDB Local stays small over a long run.
+struct TableGuard {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Drop for TableGuard {
+    fn drop(&mut self) {
+        let (ddb, table) = (self.ddb.clone(), self.table.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let _ = ddb.delete_table().table_name(table).send().await;
+            });
+            Ok::<_, std::io::Error>(())
+        })
+        .join();
+    }
 }
 
 impl Stack {
@@ -128,6 +151,10 @@ impl Stack {
             http_url: gateway.http_url(),
             ws_url: gateway.ws_url(),
             gateway,
+            _table_guard: TableGuard {
+                ddb: ddb.clone(),
+                table: table.clone(),
+            },
             table,
             ddb,
             run,

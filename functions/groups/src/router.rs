@@ -105,6 +105,8 @@ async fn community_route(
         (_, [] | ["join"] | ["leave"] | ["members"] | ["members", _]) => {
             Err(Error::MethodNotAllowed)
         }
+        // Served by other functions for GET only; any other method of theirs lands here.
+        (_, ["messages" | "online" | "moderation"]) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound("route")),
     }
 }

@@ -33,7 +33,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let input = json_body(&req)?;
             let (view, events) =
                 posts::create(db, &caller, community.as_deref(), input, now).await?;
-            publish(&app, &events);
+            publish(&app, &events).await;
             created(&view)
         }
         Endpoint::GroupPosts(community) => {
@@ -195,13 +195,13 @@ async fn post_action(
             } else {
                 moderation::reject(db, pa, input, now).await?
             };
-            publish(app, &events);
+            publish(app, &events).await;
             ok(&view)
         }
         PostAction::Pin(pinned) => ok(&posts::set_pinned(db, pa, pinned).await?),
         PostAction::Flag => {
             let (flag, events) = moderation::flag(db, pa, json_body(req)?, now).await?;
-            publish(app, &events);
+            publish(app, &events).await;
             created(&flag)
         }
         PostAction::Flags => ok(&moderation::flags(db, cursors, pa, &page(req)?).await?),
@@ -219,8 +219,8 @@ fn page(req: &Request) -> Result<PageParams> {
 }
 
 /// The notifier's hook: every domain event of a request passes here once its write succeeded.
-/// Notifications are not generated yet; the events are logged.
-fn publish(_app: &App, events: &[PostEvent]) {
+async fn publish(app: &App, events: &[PostEvent]) {
+    shared::notifications::publish_post_events(app, events).await;
     for event in events {
         let post = event.post();
         tracing::info!(

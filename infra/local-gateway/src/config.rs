@@ -81,6 +81,8 @@ pub struct GatewayConfig {
     pub log_file: Option<PathBuf>,
     /// Time allowed for a new instance to reach its first `/next` (on top of the function timeout).
     pub init_timeout: Duration,
+    /// How often the table's stream is polled for the `Type: DynamoDB` event sources.
+    pub stream_poll_interval: Duration,
 }
 
 /// The workspace root: the nearest directory, from the current one upwards, holding
@@ -140,6 +142,7 @@ impl Default for GatewayConfig {
             quiet: false,
             log_file: None,
             init_timeout: Duration::from_secs(10),
+            stream_poll_interval: Duration::from_millis(100),
         }
     }
 }
@@ -205,6 +208,10 @@ impl GatewayConfig {
     }
     pub fn log_file(mut self, p: impl Into<PathBuf>) -> Self {
         self.log_file = Some(p.into());
+        self
+    }
+    pub fn stream_poll_interval(mut self, every: Duration) -> Self {
+        self.stream_poll_interval = every;
         self
     }
     /// Discards function output.

@@ -1,6 +1,6 @@
 //! Demo data for `local-gateway serve --seed`: a course with an instructor, students and
 //! enrollments (one expired), pushed through the LMS sync endpoints like the real LMS would,
-//! and ready-to-use tokens printed and written to `.local/demo.env`.
+//! and ready-to-use tokens printed and written to `.local/demo.env` (or `$DEMO_ENV_FILE`).
 
 use crate::error::Error;
 use crate::gateway::Gateway;
@@ -187,9 +187,14 @@ pub async fn seed(gateway: &Gateway) -> Result<(), Error> {
         eprintln!("  {:<17} {:<10} {}", u.env, u.role, u.name);
         env.push_str(&format!("export {}={t}\n", u.env));
     }
-    std::fs::create_dir_all(".local").map_err(|e| Error::Seed(e.to_string()))?;
-    std::fs::write(".local/demo.env", &env).map_err(|e| Error::Seed(e.to_string()))?;
-    eprintln!("\nTokens (valid 30 days) are in .local/demo.env:  source .local/demo.env\n");
+    // `DEMO_ENV_FILE` lets a second stack (e.g. the schemathesis run) keep its own file.
+    let path = std::path::PathBuf::from(setting("DEMO_ENV_FILE", ".local/demo.env"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Seed(e.to_string()))?;
+    }
+    std::fs::write(&path, &env).map_err(|e| Error::Seed(e.to_string()))?;
+    let path = path.display();
+    eprintln!("\nTokens (valid 30 days) are in {path}:  source {path}\n");
     for (u, t) in USERS.iter().zip(&tokens) {
         eprintln!("{}={t}", u.env);
     }

@@ -27,6 +27,8 @@ pub struct Stats {
     pub connections_total: u64,
     /// By function logical id.
     pub functions: BTreeMap<String, FunctionStats>,
+    /// DynamoDB stream event sources (all of them together).
+    pub streams: crate::streams::StreamStats,
 }
 
 /// Shared state of both servers.
@@ -38,6 +40,7 @@ pub(crate) struct App {
     pub(crate) ws: WsState,
     pub(crate) http_api_id: String,
     pub(crate) ws_api_id: String,
+    pub(crate) streams: crate::streams::StreamCounters,
 }
 
 impl App {
@@ -62,6 +65,7 @@ impl App {
                 .iter()
                 .map(|(k, p)| (k.clone(), p.stats()))
                 .collect(),
+            streams: self.streams.snapshot(),
         }
     }
 }
@@ -196,6 +200,7 @@ impl Gateway {
             pools,
             http_api_id: random_api_id(),
             ws_api_id: random_api_id(),
+            streams: Default::default(),
             cfg,
         });
 
@@ -220,6 +225,7 @@ impl Gateway {
                 .await;
             }));
         }
+        servers.extend(crate::streams::start(app.clone(), stop_rx.clone()));
         tracing::info!(http = %http_addr, ws = %ws_addr, "local API Gateway listening");
         Ok(Gateway {
             app,

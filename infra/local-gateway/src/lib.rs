@@ -1,5 +1,6 @@
 //! Local API Gateway: HTTP API, WebSocket API and Management API in front of the real function
-//! binaries, run through the Lambda Runtime API, with the routes read from `infra/template.yaml`.
+//! binaries, run through the Lambda Runtime API, with the routes read from `infra/template.yaml`,
+//! and the table's stream fed to the functions it triggers.
 
 pub mod config;
 pub mod devstack;
@@ -9,6 +10,7 @@ mod gateway;
 mod http_api;
 pub mod routes;
 pub mod runtime;
+pub mod streams;
 pub mod table;
 pub mod template;
 pub mod util;
@@ -18,6 +20,7 @@ pub use config::{Faults, GatewayConfig, WsLimits, workspace_root};
 pub use error::Error;
 pub use gateway::{Gateway, Stats, function_env};
 pub use runtime::FunctionStats;
+pub use streams::StreamStats;
 pub use table::{TableOutcome, create_table, create_table_from_template, local_client};
 pub use template::Template;
 pub use ws::ManagementStats;

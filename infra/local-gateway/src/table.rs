@@ -1,4 +1,5 @@
-//! Creates the DynamoDB table exactly as the template defines it (keys, indexes, billing, TTL).
+//! Creates the DynamoDB table exactly as the template defines it (keys, indexes, billing, TTL,
+//! stream).
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     LocalSecondaryIndex, Projection, ProjectionType, ProvisionedThroughput, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification,
+    StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
 };
 
 use crate::error::Error;
@@ -154,6 +155,9 @@ pub async fn create_table(
                 .map_err(err)?,
         );
     }
+    if let Some(view) = &spec.stream_view_type {
+        req = req.stream_specification(stream_spec(view)?);
+    }
     let outcome = match req.send().await {
         Ok(_) => TableOutcome::Created,
         Err(e)
@@ -176,6 +180,11 @@ pub async fn create_table(
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if outcome == TableOutcome::AlreadyExisted
+        && let Some(view) = &spec.stream_view_type
+    {
+        ensure_stream(client, table_name, view).await?;
     }
     if let Some(attr) = &spec.ttl_attribute {
         let current = client
@@ -212,4 +221,52 @@ pub async fn create_table(
         }
     }
     Ok(outcome)
+}
+
+fn stream_spec(view: &str) -> Result<StreamSpecification, Error> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(view))
+        .build()
+        .map_err(err)
+}
+
+/// Enables the template's stream on a table created before the template had one.
+async fn ensure_stream(client: &Client, table_name: &str, view: &str) -> Result<(), Error> {
+    let current = client
+        .describe_table()
+        .table_name(table_name)
+        .send()
+        .await
+        .map_err(|e| Error::DynamoDb(sdk_err(&format!("DescribeTable {table_name}"), &e)))?
+        .table
+        .and_then(|t| t.stream_specification);
+    let same = current.as_ref().is_some_and(|s| {
+        s.stream_enabled && s.stream_view_type.as_ref().map(|v| v.as_str()) == Some(view)
+    });
+    if same {
+        return Ok(());
+    }
+    if current.is_some_and(|s| s.stream_enabled) {
+        // A stream with another view type must be disabled before the new one is enabled.
+        let off = StreamSpecification::builder()
+            .stream_enabled(false)
+            .build()
+            .map_err(err)?;
+        client
+            .update_table()
+            .table_name(table_name)
+            .stream_specification(off)
+            .send()
+            .await
+            .map_err(|e| Error::DynamoDb(sdk_err(&format!("UpdateTable {table_name}"), &e)))?;
+    }
+    client
+        .update_table()
+        .table_name(table_name)
+        .stream_specification(stream_spec(view)?)
+        .send()
+        .await
+        .map_err(|e| Error::DynamoDb(sdk_err(&format!("UpdateTable {table_name}"), &e)))?;
+    Ok(())
 }

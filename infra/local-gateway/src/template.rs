@@ -23,6 +23,30 @@ pub struct Template {
     pub table: Option<TableSpec>,
     /// Parameter defaults (parameters without a default are absent).
     pub parameter_defaults: BTreeMap<String, String>,
+    /// `Type: DynamoDB` event sources of functions (stream -> function), in template order.
+    pub stream_sources: Vec<StreamSourceSpec>,
+}
+
+/// One `Type: DynamoDB` event of a function: Lambda's event source mapping on a table stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSourceSpec {
+    /// Function logical id.
+    pub function: String,
+    /// Event name in the template.
+    pub name: String,
+    /// `LATEST` or `TRIM_HORIZON`.
+    pub starting_position: String,
+    /// Most records per invocation (Lambda's default for DynamoDB: 100).
+    pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`.
+    pub batching_window: Duration,
+    /// `FilterCriteria.Filters[].Pattern`, parsed; a record is delivered if any matches (or if
+    /// there are none).
+    pub filters: Vec<serde_json::Value>,
+    /// `FunctionResponseTypes` has `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
+    /// `MaximumRetryAttempts` (`-1` or absent: retry until the record expires; locally capped).
+    pub maximum_retry_attempts: Option<i64>,
 }
 
 /// One `AWS::Serverless::Function`.
@@ -97,6 +121,8 @@ pub struct TableSpec {
     pub billing_mode: Option<String>,
     /// TTL attribute when `TimeToLiveSpecification.Enabled` is true.
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`, when the table has a stream.
+    pub stream_view_type: Option<String>,
 }
 
 /// A secondary index.
@@ -146,8 +172,18 @@ impl Template {
                         .into_iter()
                         .flatten()
                     {
-                        if get(ev, "Type").and_then(Value::as_str) != Some("HttpApi") {
-                            continue;
+                        match get(ev, "Type").and_then(Value::as_str) {
+                            Some("HttpApi") => {}
+                            Some("DynamoDB") => {
+                                let name = ev_name.as_str().unwrap_or("?");
+                                t.stream_sources.push(parse_stream_source(
+                                    id,
+                                    name,
+                                    get(ev, "Properties"),
+                                )?);
+                                continue;
+                            }
+                            _ => continue,
                         }
                         let ep = get(ev, "Properties");
                         let method = ep
@@ -460,7 +496,60 @@ fn parse_table(id: &str, props: Option<&Value>) -> TableSpec {
             .filter(|t| get(t, "Enabled").and_then(Value::as_bool).unwrap_or(false))
             .and_then(|t| get(t, "AttributeName"))
             .and_then(scalar),
+        stream_view_type: p("StreamSpecification")
+            .and_then(|s| get(s, "StreamViewType"))
+            .and_then(scalar),
     }
+}
+
+fn parse_stream_source(
+    function: &str,
+    name: &str,
+    props: Option<&Value>,
+) -> Result<StreamSourceSpec, Error> {
+    let p = |k: &str| props.and_then(|p| get(p, k));
+    let num = |k: &str| p(k).and_then(scalar).and_then(|s| s.parse::<i64>().ok());
+    let mut filters = Vec::new();
+    let listed = p("FilterCriteria")
+        .and_then(|f| get(f, "Filters"))
+        .and_then(Value::as_sequence);
+    for f in listed.into_iter().flatten() {
+        let Some(pattern) = get(f, "Pattern").and_then(scalar) else {
+            continue;
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&pattern).map_err(|e| {
+            Error::Template(format!(
+                "{function}.{name}: filter pattern is not JSON: {e}"
+            ))
+        })?;
+        if !parsed.is_object() {
+            return Err(Error::Template(format!(
+                "{function}.{name}: filter pattern must be a JSON object"
+            )));
+        }
+        filters.push(parsed);
+    }
+    let response_types: Vec<String> = match p("FunctionResponseTypes") {
+        Some(Value::Sequence(s)) => s.iter().filter_map(scalar).collect(),
+        Some(v) => scalar(v).into_iter().collect(),
+        None => Vec::new(),
+    };
+    Ok(StreamSourceSpec {
+        function: function.to_string(),
+        name: name.to_string(),
+        starting_position: p("StartingPosition")
+            .and_then(scalar)
+            .unwrap_or_else(|| "LATEST".into()),
+        batch_size: num("BatchSize").unwrap_or(100).clamp(1, 10_000) as usize,
+        batching_window: Duration::from_secs(
+            num("MaximumBatchingWindowInSeconds").unwrap_or(0).max(0) as u64,
+        ),
+        filters,
+        report_batch_item_failures: response_types
+            .iter()
+            .any(|r| r == "ReportBatchItemFailures"),
+        maximum_retry_attempts: num("MaximumRetryAttempts"),
+    })
 }
 
 /// Mapping lookup by string key (no tag unwrapping).

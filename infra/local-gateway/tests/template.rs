@@ -245,3 +245,51 @@ fn default_paths_resolve_from_anywhere_in_the_workspace() {
         cfg.template
     );
 }
+
+#[test]
+fn reads_the_stream_and_its_event_source() {
+    let t = Template::load(&repo_template()).unwrap();
+    let table = t.table.as_ref().unwrap();
+    assert_eq!(
+        table.stream_view_type.as_deref(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    let source = t
+        .stream_sources
+        .iter()
+        .find(|s| s.function == "NotifyFunction")
+        .expect("the notifier reads the stream");
+    assert_eq!(source.starting_position, "LATEST");
+    assert_eq!(source.batch_size, 4);
+    assert!(source.report_batch_item_failures);
+    assert_eq!(source.filters.len(), 2);
+    let job = serde_json::json!({
+        "eventName": "INSERT",
+        "dynamodb": { "NewImage": { "entity": { "S": "notification_job" } } }
+    });
+    let post = serde_json::json!({
+        "eventName": "INSERT",
+        "dynamodb": { "NewImage": { "entity": { "S": "post" } } }
+    });
+    let expiry = serde_json::json!({
+        "eventName": "REMOVE",
+        "dynamodb": { "OldImage": { "entity": { "S": "notification" }, "is_read": { "BOOL": false } } }
+    });
+    let read = serde_json::json!({
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "OldImage": { "entity": { "S": "notification" }, "is_read": { "BOOL": false } },
+            "NewImage": { "entity": { "S": "notification" }, "is_read": { "BOOL": true } }
+        }
+    });
+    let passes = |e: &serde_json::Value| {
+        source
+            .filters
+            .iter()
+            .any(|f| local_gateway::streams::matches(f, e))
+    };
+    assert!(passes(&job));
+    assert!(passes(&expiry));
+    assert!(!passes(&post));
+    assert!(!passes(&read));
+}

@@ -29,6 +29,9 @@ fn function_for(stack: &Stack, event: &Value) -> Option<String> {
     if let Some(route) = event["requestContext"]["routeKey"].as_str() {
         return template.websocket.routes.get(route).cloned();
     }
+    if event["Records"][0]["eventSource"] == "aws:dynamodb" {
+        return template.stream_sources.first().map(|s| s.function.clone());
+    }
     None
 }
 

@@ -2,7 +2,10 @@
 //! real function binaries on DynamoDB Local. One binary, one module per area.
 
 mod auth;
+mod chat;
 mod events;
 mod groups;
 mod lms;
+mod notifications;
 mod posts;
+mod security;

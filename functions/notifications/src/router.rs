@@ -1,0 +1,101 @@
+//! Routes of `/api/community/notifications/...` (always the caller's own) and of
+//! `/groups/{id}/watch/`: request parsing and response shapes only; the rules live in
+//! `shared::notifications`.
+
+use lambda_http::{Body, Request, Response};
+use shared::access::Access;
+use shared::http::{self, json_body, ok, page_params, principal, query};
+use shared::ids::parse_ulid;
+use shared::notifications::{self, settings};
+use shared::{App, Error, Result};
+
+pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
+    let caller = principal(&app, &req)?;
+    let now = app.clock.now();
+    let segments = http::segments(&req);
+    let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let db = &app.db;
+    let me = caller.user_id.as_str();
+    match (req.method().as_str(), path.as_slice()) {
+        ("GET", ["notifications"]) => {
+            let q = query(&req);
+            let unread_only = http::flag(&q, "unread")?.unwrap_or(false);
+            let page = page_params(&q)?;
+            ok(&notifications::list(db, &app.cursors, me, unread_only, &page, now).await?)
+        }
+        ("GET", ["notifications", "unread-count"]) => {
+            ok(&notifications::unread_count(db, me).await?)
+        }
+        ("POST", ["notifications", "mark-all-as-read"]) => {
+            ok(&notifications::mark_all_read(db, me, now).await?)
+        }
+        ("GET", ["notifications", "preferences"]) => ok(&settings::preferences(db, me).await?),
+        ("PUT" | "PATCH", ["notifications", "preferences"]) => {
+            let input = json_body(&req)?;
+            ok(&settings::set_preferences(db, me, input).await?)
+        }
+        (
+            _,
+            ["notifications"]
+            | [
+                "notifications",
+                "unread-count" | "mark-all-as-read" | "preferences",
+            ],
+        ) => Err(Error::MethodNotAllowed),
+        (method, ["notifications", id, rest @ ..]) => {
+            let id = parse_ulid("notification", id)?;
+            match (method, rest) {
+                ("GET", []) => ok(&notifications::get(db, me, &id, now).await?),
+                ("POST", ["mark-as-read"]) => {
+                    ok(&notifications::mark_read(db, me, &id, now).await?)
+                }
+                (_, [] | ["mark-as-read"]) => Err(Error::MethodNotAllowed),
+                _ => Err(Error::NotFound("route")),
+            }
+        }
+        (method, ["groups", id, "watch"]) => {
+            let id = parse_ulid("community", id)?;
+            let access = Access::load(db, &caller, &id, now).await?;
+            match method {
+                "GET" => ok(&settings::watch_state(db, &access).await?),
+                "POST" | "PUT" => {
+                    ok(&settings::set_watch(db, &access, true, &app.now_iso()).await?)
+                }
+                "DELETE" => ok(&settings::set_watch(db, &access, false, &app.now_iso()).await?),
+                _ => Err(Error::MethodNotAllowed),
+            }
+        }
+        _ => Err(Error::NotFound("route")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every sample HTTP event in `events/notifications/` is an HTTP API (payload 2.0) request
+    /// for one of this function's routes.
+    #[test]
+    fn every_sample_http_event_is_a_request_for_a_notifications_route() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/notifications");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("events/notifications exists") {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("\"Records\"") {
+                continue;
+            }
+            let req = lambda_http::request::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let segments = shared::http::segments(&req);
+            assert!(
+                matches!(
+                    segments.first().map(String::as_str),
+                    Some("notifications" | "groups")
+                ),
+                "{}: {segments:?}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 6, "expected a sample per route, found {seen}");
+    }
+}

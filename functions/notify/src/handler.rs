@@ -1,0 +1,135 @@
+//! Stream records to notifier calls: the records of a batch are handled a few at a time; from
+//! the first failure on, the rest of the batch is reported failed (`ReportBatchItemFailures`), so
+//! the stream retries from there and nothing after a failure is lost. Retried records are
+//! harmless: delivery is idempotent.
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures::{StreamExt, stream};
+use serde::Deserialize;
+use shared::notifications::{self, fanout, jobs};
+use shared::{App, Result};
+
+/// What a stream record means to the notifier.
+#[derive(Debug, PartialEq)]
+pub enum Change {
+    /// A job (or a part of one) was written.
+    Job(Box<jobs::JobItem>),
+    /// An unread notification left the table (its TTL expired): the recipient's count follows.
+    UnreadGone { user_id: String },
+    /// Anything else (the filter criteria should have kept it away).
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    is_read: Option<bool>,
+    #[serde(default)]
+    recipient_id: Option<String>,
+}
+
+pub fn classify(record: &EventRecord) -> Result<Change> {
+    let head = |image: &serde_dynamo::Item| -> Result<Head> {
+        Ok(serde_dynamo::from_item(image.clone())?)
+    };
+    match record.event_name.as_str() {
+        "INSERT" => {
+            let image = &record.change.new_image;
+            if head(image)?.entity.as_deref() != Some(jobs::ENTITY) {
+                return Ok(Change::Other);
+            }
+            Ok(Change::Job(Box::new(serde_dynamo::from_item(
+                image.clone(),
+            )?)))
+        }
+        "REMOVE" => {
+            let h = head(&record.change.old_image)?;
+            match (h.entity.as_deref(), h.is_read, h.recipient_id) {
+                (Some(notifications::ENTITY), Some(false), Some(user_id)) => {
+                    Ok(Change::UnreadGone { user_id })
+                }
+                _ => Ok(Change::Other),
+            }
+        }
+        _ => Ok(Change::Other),
+    }
+}
+
+async fn on_record(app: &App, record: &EventRecord) -> Result<()> {
+    match classify(record)? {
+        Change::Job(item) => {
+            let (job_id, part) = (item.job.id.clone(), item.part);
+            let report = fanout::process(app, *item).await?;
+            tracing::info!(job_id, part, report = ?report, "notification job done");
+        }
+        Change::UnreadGone { user_id } => notifications::forget_unread(&app.db, &user_id).await?,
+        Change::Other => {}
+    }
+    Ok(())
+}
+
+/// Records of one batch handled at once: the parts of a large fan-out arrive together and each
+/// is bounded work, so they run side by side instead of one after the other.
+pub const RECORDS_AT_ONCE: usize = 4;
+
+pub async fn handle(app: &App, event: Event) -> DynamoDbEventResponse {
+    let results: Vec<Result<()>> = stream::iter(&event.records)
+        .map(|record| on_record(app, record))
+        .buffered(RECORDS_AT_ONCE)
+        .collect()
+        .await;
+    let mut response = DynamoDbEventResponse::default();
+    // The stream retries from the first failed record: report it and every record after it
+    // (those that succeeded are retried harmlessly, delivery being idempotent).
+    if let Some(first) = results.iter().position(Result::is_err) {
+        for (record, result) in event.records.iter().zip(&results).skip(first) {
+            if let Err(e) = result {
+                tracing::error!(event_id = %record.event_id, error = %e, "stream record failed; the batch is retried from the first failure");
+            }
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = record.change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> Event {
+        let path = format!(
+            "{}/../../events/notifications/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_sample_stream_event_is_a_notification_job() {
+        let event = sample("stream-job.json");
+        assert_eq!(event.records.len(), 1);
+        match classify(&event.records[0]).unwrap() {
+            Change::Job(item) => {
+                assert_eq!(item.job.kind, jobs::JobKind::PostPublished);
+                assert!(item.deliveries.is_none());
+            }
+            other => panic!("not a job: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_expiry_of_an_unread_notification_decrements_its_recipients_count() {
+        let event = sample("stream-expired-unread.json");
+        assert_eq!(
+            classify(&event.records[0]).unwrap(),
+            Change::UnreadGone {
+                user_id: "student-42".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,1801 @@
+//! DynamoDB cost per operation (not a test): for every HTTP endpoint and WebSocket action, the
+//! DynamoDB requests it makes (by operation) and the read/write capacity they consume, measured
+//! through the real stack. Writes `bench/results/dynamodb_cost.{json,md}`.
+//!
+//! A counting proxy in this process sits between the functions and DynamoDB Local (the gateway's
+//! `dynamodb_endpoint` points at it). It adds `"ReturnConsumedCapacity": "INDEXES"` to each
+//! data-plane request (DynamoDB Local does not check SigV4 signatures), counts requests by
+//! `X-Amz-Target`, sums `ConsumedCapacity` from the answers, and names the calling function from
+//! the process that owns the client socket. Operations run one at a time; everything the
+//! functions ask of DynamoDB until the store has been quiet for `BENCH_SETTLE_MS` (default 500)
+//! belongs to the operation, including the notifier's work on the table's stream (shown apart).
+//! Stream reads and table descriptions (the gateway's own polling) are not counted.
+//! A `Scan` from any function fails the run.
+//!
+//! Needs DynamoDB Local (`TEST_DYNAMODB_ENDPOINT`, default port 8001) and the function binaries
+//! (release when all are built, else debug: the counts are the same, the latencies are not). `BENCH_LOG=<file>` keeps the functions' logs.
+
+mod common;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use e2e::*;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DATA_PLANE: [&str; 13] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
+];
+const WRITES: [&str; 6] = [
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "ExecuteTransaction",
+];
+/// Functions that run after the request has been answered (the table's stream consumer).
+const ASYNC_CALLERS: [&str; 1] = ["notify"];
+/// Times each read is sent for its median latency (only the first is counted).
+const READ_REPEATS: usize = 5;
+/// The name given to requests from this process (the gateway's own stream polling).
+const SELF: &str = "(gateway)";
+
+/// One DynamoDB request a function made.
+#[derive(Debug, Clone)]
+struct Call {
+    caller: String,
+    op: String,
+    rcu: f64,
+    /// The write units counted: DynamoDB Local's figure, or for transactions the computed one.
+    wcu: f64,
+    /// What DynamoDB Local reported for a write.
+    reported_wcu: f64,
+    /// Write units computed from the items' sizes by DynamoDB's rules.
+    computed_wcu: Option<f64>,
+    /// The error type of a refused request (e.g. `ConditionalCheckFailedException`).
+    error: Option<String>,
+}
+
+type Attrs = Map<String, Value>;
+
+/// Bytes of one attribute value (wire JSON form) by DynamoDB's item-size rules.
+fn value_size(v: &Value) -> usize {
+    let Some((kind, x)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    let text = |x: &Value| x.as_str().map_or(0, str::len);
+    let binary = |x: &Value| text(x) * 3 / 4;
+    let list = |x: &Value| x.as_array().cloned().unwrap_or_default();
+    match kind.as_str() {
+        "S" => text(x),
+        "N" => number_size(x.as_str().unwrap_or("0")),
+        "B" => binary(x),
+        "BOOL" | "NULL" => 1,
+        "SS" => list(x).iter().map(text).sum(),
+        "NS" => list(x)
+            .iter()
+            .map(|n| number_size(n.as_str().unwrap_or("0")))
+            .sum(),
+        "BS" => list(x).iter().map(binary).sum(),
+        "L" => 3 + list(x).iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        "M" => {
+            3 + x.as_object().map_or(0, |m| {
+                m.iter().map(|(k, e)| 1 + k.len() + value_size(e)).sum()
+            })
+        }
+        _ => 0,
+    }
+}
+
+/// A number takes one byte per two significant digits, plus one.
+fn number_size(n: &str) -> usize {
+    let mantissa = n.split(['e', 'E']).next().unwrap_or(n);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len()
+        .div_ceil(2)
+        + 1
+}
+
+fn item_size(item: &Attrs) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// Write units for a size: 1 KB each, at least one.
+fn kb_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// One item a write request touches.
+struct Written {
+    table: String,
+    key: Attrs,
+    /// The new item of a Put.
+    put: Option<Attrs>,
+    deletes: bool,
+    /// A transaction's ConditionCheck (writes nothing).
+    check: bool,
+}
+
+/// The counting proxy's state.
+struct Counter {
+    upstream: String,
+    port: u16,
+    client: reqwest::Client,
+    /// Key attribute names of the table, and of each global index (projection ALL).
+    table_key: Vec<String>,
+    indexes: Vec<Vec<String>>,
+    callers: Mutex<HashMap<SocketAddr, String>>,
+    calls: Mutex<Vec<Call>>,
+    /// Requests not counted, by `caller target`: stream reads, control plane, the gateway's own.
+    uncounted: Mutex<BTreeMap<String, u64>>,
+    in_flight: AtomicUsize,
+    last_activity: Mutex<Instant>,
+}
+
+impl Counter {
+    fn touch(&self) {
+        *self.last_activity.lock().unwrap() = Instant::now();
+    }
+
+    fn mark(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+
+    fn since(&self, mark: usize) -> Vec<Call> {
+        self.calls.lock().unwrap()[mark..].to_vec()
+    }
+
+    /// The function whose process owns the client end of this connection.
+    fn caller(&self, peer: SocketAddr) -> String {
+        if let Some(c) = self.callers.lock().unwrap().get(&peer) {
+            return c.clone();
+        }
+        let name = socket_owner(peer.port(), self.port).unwrap_or_else(|| "unknown".into());
+        self.callers.lock().unwrap().insert(peer, name.clone());
+        name
+    }
+
+    /// The items a write request touches (none for reads).
+    fn written(&self, op: &str, body: &Value) -> Vec<Written> {
+        let one = |kind: &str, w: &Value| -> Option<Written> {
+            let table = w["TableName"].as_str()?.to_string();
+            let put = (kind == "Put")
+                .then(|| w["Item"].as_object().cloned())
+                .flatten();
+            let key = match &put {
+                Some(item) => self
+                    .table_key
+                    .iter()
+                    .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                    .collect(),
+                None => w["Key"].as_object()?.clone(),
+            };
+            Some(Written {
+                table,
+                key,
+                put,
+                deletes: kind == "Delete",
+                check: kind == "ConditionCheck",
+            })
+        };
+        match op {
+            "PutItem" => one("Put", body).into_iter().collect(),
+            "UpdateItem" => one("Update", body).into_iter().collect(),
+            "DeleteItem" => one("Delete", body).into_iter().collect(),
+            "TransactWriteItems" => body["TransactItems"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|t| {
+                            let (kind, w) = t.as_object()?.iter().next()?;
+                            one(kind, w)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The item as stored now (strongly consistent, straight from DynamoDB Local).
+    async fn fetch(&self, headers: &HeaderMap, table: &str, key: &Attrs) -> Option<Attrs> {
+        let body = json!({ "TableName": table, "Key": key, "ConsistentRead": true });
+        let mut req = self
+            .client
+            .post(format!("{}/", self.upstream))
+            .header("x-amz-target", "DynamoDB_20120810.GetItem")
+            .header("content-type", "application/x-amz-json-1.0");
+        if let Some(auth) = headers.get("authorization") {
+            req = req.header("authorization", auth);
+        }
+        let v: Value = req
+            .body(body.to_string())
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v.get("Item")?.as_object().cloned()
+    }
+
+    fn index_key(&self, index: usize, item: Option<&Attrs>) -> Option<Vec<Value>> {
+        let item = item?;
+        self.indexes[index]
+            .iter()
+            .map(|n| item.get(n).cloned())
+            .collect()
+    }
+
+    /// Write units of one item by DynamoDB's rules (before doubling for transactions): the
+    /// larger of its sizes before and after, in 1 KB units, and the same for every index entry
+    /// written (an entry whose key changes is a delete and a put).
+    fn write_units(&self, pre: Option<&Attrs>, post: Option<&Attrs>) -> f64 {
+        let size = |i: Option<&Attrs>| i.map_or(0, item_size);
+        let larger = kb_units(size(pre).max(size(post)));
+        let mut units = larger;
+        for index in 0..self.indexes.len() {
+            match (self.index_key(index, pre), self.index_key(index, post)) {
+                (Some(a), Some(b)) if a == b => units += larger,
+                (a, b) => {
+                    if a.is_some() {
+                        units += kb_units(size(pre));
+                    }
+                    if b.is_some() {
+                        units += kb_units(size(post));
+                    }
+                }
+            }
+        }
+        units
+    }
+}
+
+/// Inode of the local TCP socket `local_port -> remote_port` from `/proc/net/tcp{,6}`.
+fn socket_inode(local_port: u16, remote_port: u16) -> Option<String> {
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let port = |addr: &str| {
+                addr.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            if port(f[1]) == Some(local_port) && port(f[2]) == Some(remote_port) {
+                return Some(f[9].to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Name of the process (a child of this one, or this one) holding the socket.
+fn socket_owner(peer_port: u16, proxy_port: u16) -> Option<String> {
+    let inode = socket_inode(peer_port, proxy_port)?;
+    let target = format!("socket:[{inode}]");
+    let holds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten().any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|l| l.to_string_lossy() == target.as_str())
+                })
+            })
+            .unwrap_or(false)
+    };
+    if let Some((_, name)) = common::children().into_iter().find(|(pid, _)| holds(*pid)) {
+        return Some(name);
+    }
+    holds(std::process::id()).then(|| SELF.to_string())
+}
+
+/// Total `CapacityUnits` of a `ConsumedCapacity` (an object, or a list for batches/transactions).
+fn capacity_units(v: Option<&Value>) -> f64 {
+    match v {
+        Some(Value::Array(list)) => list.iter().map(|c| capacity_units(Some(c))).sum(),
+        Some(Value::Object(o)) => o
+            .get("CapacityUnits")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+async fn proxy(
+    State(c): State<Arc<Counter>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let op = target
+        .strip_prefix("DynamoDB_20120810.")
+        .filter(|op| DATA_PLANE.contains(op))
+        .map(str::to_string);
+    let caller = c.caller(peer);
+    let counted = op.is_some() && caller != SELF;
+    let mut body = body.to_vec();
+    let mut request = Value::Null;
+    if let Some(Ok(Value::Object(mut o))) =
+        op.as_ref().map(|_| serde_json::from_slice::<Value>(&body))
+    {
+        o.insert("ReturnConsumedCapacity".into(), json!("INDEXES"));
+        request = Value::Object(o);
+        body = serde_json::to_vec(&request).expect("serializes");
+    }
+    if counted {
+        c.in_flight.fetch_add(1, Ordering::SeqCst);
+        c.touch();
+    }
+    let op = op.unwrap_or_default();
+    let written = if counted {
+        c.written(&op, &request)
+    } else {
+        Vec::new()
+    };
+    let mut before = Vec::with_capacity(written.len());
+    for w in &written {
+        before.push(c.fetch(&parts.headers, &w.table, &w.key).await);
+    }
+    let mut upstream = c.client.post(format!("{}{}", c.upstream, parts.uri));
+    for (name, value) in &parts.headers {
+        if !matches!(name.as_str(), "host" | "content-length") {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let response = match upstream.body(body).send().await {
+        Ok(r) => {
+            let status = r.status();
+            let headers = r.headers().clone();
+            let bytes = r.bytes().await.unwrap_or_default();
+            if counted {
+                let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let units = capacity_units(v.get("ConsumedCapacity"));
+                let write = WRITES.contains(&op.as_str());
+                let error = (!status.is_success()).then(|| {
+                    v.get("__type")
+                        .and_then(Value::as_str)
+                        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
+                        .unwrap_or_else(|| status.to_string())
+                });
+                let computed = if written.is_empty() {
+                    None
+                } else if error.is_none() {
+                    let mut total = 0.0;
+                    for (w, pre) in written.iter().zip(&before) {
+                        total += if w.check {
+                            kb_units(pre.as_ref().map_or(0, item_size))
+                        } else {
+                            let post = match (&w.put, w.deletes) {
+                                (Some(item), _) => Some(item.clone()),
+                                (None, true) => None,
+                                (None, false) => c.fetch(&parts.headers, &w.table, &w.key).await,
+                            };
+                            c.write_units(pre.as_ref(), post.as_ref())
+                        };
+                    }
+                    Some(if op == "TransactWriteItems" {
+                        2.0 * total
+                    } else {
+                        total
+                    })
+                } else if op != "TransactWriteItems" {
+                    // A refused conditional write still costs the units of the item it checked.
+                    Some(kb_units(before[0].as_ref().map_or(0, item_size)))
+                } else {
+                    None
+                };
+                if op == "Scan" {
+                    eprintln!("!!! {caller} sent a Scan to DynamoDB");
+                }
+                let reported_wcu = if write { units } else { 0.0 };
+                // DynamoDB Local under-reports transactions (equal per-item amounts count once)
+                // and reports nothing for refused writes: those take the computed units.
+                let wcu = match (op.as_str(), computed, &error) {
+                    ("TransactWriteItems", Some(units), _) | (_, Some(units), Some(_)) => units,
+                    _ => reported_wcu,
+                };
+                c.calls.lock().unwrap().push(Call {
+                    caller: caller.clone(),
+                    op: op.clone(),
+                    rcu: if write { 0.0 } else { units },
+                    wcu,
+                    reported_wcu,
+                    computed_wcu: computed,
+                    error,
+                });
+            } else {
+                *c.uncounted
+                    .lock()
+                    .unwrap()
+                    .entry(format!("{caller} {target}"))
+                    .or_default() += 1;
+            }
+            let mut out = Response::builder().status(status);
+            for (name, value) in &headers {
+                if !matches!(name.as_str(), "content-length" | "transfer-encoding") {
+                    out = out.header(name, value);
+                }
+            }
+            out.body(Body::from(bytes)).expect("response")
+        }
+        Err(e) => Response::builder()
+            .status(502)
+            .body(Body::from(format!("proxy: {e}")))
+            .expect("response"),
+    };
+    if counted {
+        c.touch();
+        c.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+    response
+}
+
+/// Starts the counting proxy in front of `upstream`; answers its URL and state.
+async fn start_proxy(upstream: &str) -> (String, Arc<Counter>) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy address");
+    let table = local_gateway::Template::load(&template())
+        .expect("template")
+        .table
+        .expect("the template has a table");
+    let names = |schema: &[(String, String)]| schema.iter().map(|(n, _)| n.clone()).collect();
+    let counter = Arc::new(Counter {
+        upstream: upstream.trim_end_matches('/').to_string(),
+        port: addr.port(),
+        client: reqwest::Client::new(),
+        table_key: names(&table.key_schema),
+        indexes: table
+            .global_indexes
+            .iter()
+            .map(|i| names(&i.key_schema))
+            .collect(),
+        callers: Mutex::new(HashMap::new()),
+        calls: Mutex::new(Vec::new()),
+        uncounted: Mutex::new(BTreeMap::new()),
+        in_flight: AtomicUsize::new(0),
+        last_activity: Mutex::new(Instant::now()),
+    });
+    let app = axum::Router::new()
+        .fallback(proxy)
+        .with_state(counter.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("proxy serves");
+    });
+    (format!("http://{addr}"), counter)
+}
+
+/// What one operation cost.
+struct Row {
+    section: &'static str,
+    endpoint: String,
+    status: String,
+    latency_ms: f64,
+    calls: Vec<Call>,
+    /// Events pushed to WebSocket clients through the Management API.
+    pushes: u64,
+}
+
+/// The requests of one operation type within one row.
+#[derive(Debug, Default)]
+struct OpTotal {
+    requests: u64,
+    rcu: f64,
+    wcu: f64,
+    refused: u64,
+}
+
+impl Row {
+    fn ok(&self) -> bool {
+        self.status.starts_with('2') || ["101", "sent", "closed"].contains(&self.status.as_str())
+    }
+
+    /// By caller, then by operation.
+    fn by_caller(&self) -> BTreeMap<String, BTreeMap<String, OpTotal>> {
+        let mut out: BTreeMap<String, BTreeMap<String, OpTotal>> = BTreeMap::new();
+        for c in &self.calls {
+            let e = out
+                .entry(c.caller.clone())
+                .or_default()
+                .entry(c.op.clone())
+                .or_default();
+            e.requests += 1;
+            e.rcu += c.rcu;
+            e.wcu += c.wcu;
+            e.refused += u64::from(c.error.is_some());
+        }
+        out
+    }
+
+    fn rcu(&self) -> f64 {
+        self.calls.iter().map(|c| c.rcu).sum::<f64>() + 0.0
+    }
+
+    fn wcu(&self) -> f64 {
+        self.calls.iter().map(|c| c.wcu).sum::<f64>() + 0.0
+    }
+
+    /// `Query 2, TransactWriteItems 1 (+ notify: GetItem 1)`.
+    fn requests_text(&self) -> String {
+        let ops = |calls: Vec<&Call>| {
+            let mut by_op: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+            for c in calls {
+                let e = by_op.entry(c.op.as_str()).or_default();
+                e.0 += 1;
+                e.1 += u64::from(c.error.is_some());
+            }
+            by_op
+                .into_iter()
+                .map(|(op, (n, failed))| match failed {
+                    0 => format!("{op} {n}"),
+                    f => format!("{op} {n} ({f} refused)"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sync: Vec<&Call> = self
+            .calls
+            .iter()
+            .filter(|c| !ASYNC_CALLERS.contains(&c.caller.as_str()))
+            .collect();
+        let mut text = if sync.is_empty() {
+            "none".to_string()
+        } else {
+            ops(sync)
+        };
+        for a in ASYNC_CALLERS {
+            let calls: Vec<&Call> = self.calls.iter().filter(|c| c.caller == a).collect();
+            if !calls.is_empty() {
+                text.push_str(&format!(" (+ {a}: {})", ops(calls)));
+            }
+        }
+        text
+    }
+
+    fn json(&self) -> Value {
+        let mut requests: BTreeMap<String, u64> = BTreeMap::new();
+        for c in &self.calls {
+            *requests.entry(c.op.clone()).or_default() += 1;
+        }
+        let by_caller: Map<String, Value> = self
+            .by_caller()
+            .into_iter()
+            .map(|(caller, ops)| {
+                let ops: Map<String, Value> = ops
+                    .into_iter()
+                    .map(|(op, t)| {
+                        (
+                            op,
+                            json!({ "requests": t.requests, "rcu": t.rcu, "wcu": t.wcu, "refused": t.refused }),
+                        )
+                    })
+                    .collect();
+                (caller, Value::Object(ops))
+            })
+            .collect();
+        let refused: Vec<Value> = self
+            .calls
+            .iter()
+            .filter_map(|c| {
+                c.error
+                    .as_ref()
+                    .map(|e| json!({ "caller": c.caller, "op": c.op, "error": e }))
+            })
+            .collect();
+        json!({
+            "section": self.section,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "requests": requests,
+            "rcu": self.rcu(),
+            "wcu": self.wcu(),
+            "dynamodb_local_reported_wcu": self.calls.iter().map(|c| c.reported_wcu).sum::<f64>(),
+            "pushes": self.pushes,
+            "by_caller": by_caller,
+            "refused": refused,
+        })
+    }
+}
+
+struct Meter<'a> {
+    stack: &'a Stack,
+    counter: Arc<Counter>,
+    settle: Duration,
+    rows: Vec<Row>,
+    section: &'static str,
+}
+
+impl Meter<'_> {
+    /// Waits until no function has spoken to DynamoDB for the settle time.
+    async fn quiesce(&self) {
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            let idle = self.counter.last_activity.lock().unwrap().elapsed();
+            let busy = self.counter.in_flight.load(Ordering::SeqCst) > 0;
+            if (!busy && idle >= self.settle && started.elapsed() >= self.settle)
+                || started.elapsed() > Duration::from_secs(20)
+            {
+                return;
+            }
+        }
+    }
+
+    /// For a WebSocket message (no answer to time): from sending it to DynamoDB's last answer.
+    fn until_last_answer(&self, started: Instant) -> Option<Duration> {
+        let last = *self.counter.last_activity.lock().unwrap();
+        (last > started).then(|| last - started)
+    }
+
+    /// Management API posts so far (events pushed to WebSocket clients).
+    fn pushes(&self) -> u64 {
+        serde_json::to_value(self.stack.gateway.stats()).unwrap_or_default()["management"]
+            ["delivered"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    fn record(
+        &mut self,
+        endpoint: &str,
+        status: String,
+        latency: Option<Duration>,
+        mark: (usize, u64),
+    ) {
+        let end = self.counter.mark();
+        self.record_until(endpoint, status, latency, mark, end);
+    }
+
+    /// Records the calls from `mark` up to `end` (the ones the operation made).
+    fn record_until(
+        &mut self,
+        endpoint: &str,
+        status: String,
+        latency: Option<Duration>,
+        mark: (usize, u64),
+        end: usize,
+    ) {
+        let calls = self.counter.since(mark.0)[..end - mark.0].to_vec();
+        let row = Row {
+            section: self.section,
+            endpoint: endpoint.to_string(),
+            status,
+            latency_ms: latency.map_or(f64::NAN, |l| l.as_secs_f64() * 1000.0),
+            calls,
+            pushes: self.pushes() - mark.1,
+        };
+        if !row.ok() {
+            eprintln!("warning: {endpoint} answered {}", row.status);
+        }
+        println!(
+            "{:<58} {:>6} {:>7.1}ms  RCU {:>5.1}  WCU {:>5.1}  {}",
+            row.endpoint,
+            row.status,
+            row.latency_ms,
+            row.rcu(),
+            row.wcu(),
+            row.requests_text()
+        );
+        self.rows.push(row);
+    }
+
+    /// One HTTP request, measured.
+    async fn http(
+        &mut self,
+        endpoint: &str,
+        api: &Api,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
+        self.quiesce().await;
+        let mark = (self.counter.mark(), self.pushes());
+        let started = Instant::now();
+        let r = match (method, body) {
+            ("GET", _) => api.get(path).await,
+            ("DELETE", _) => api.delete(path).await,
+            ("POST", b) => api.post(path, b.unwrap_or_else(|| json!({}))).await,
+            ("PUT", b) => api.put(path, b.unwrap_or_else(|| json!({}))).await,
+            ("PATCH", b) => api.patch(path, b.unwrap_or_else(|| json!({}))).await,
+            (m, _) => panic!("method {m}"),
+        };
+        let mut latencies = vec![started.elapsed().as_secs_f64()];
+        self.quiesce().await;
+        let calls_end = self.counter.mark();
+        // Reads run a few more times (not counted) so the latency is a median, not one sample.
+        if method == "GET" {
+            for _ in 1..READ_REPEATS {
+                let again = Instant::now();
+                api.get(path).await;
+                latencies.push(again.elapsed().as_secs_f64());
+            }
+            self.quiesce().await;
+        }
+        let latency = Duration::from_secs_f64(common::median(&latencies));
+        self.record_until(
+            endpoint,
+            r.status.to_string(),
+            Some(latency),
+            mark,
+            calls_end,
+        );
+        r
+    }
+
+    /// One WebSocket message, measured; an `error` event on the socket marks it refused.
+    async fn ws_send(&mut self, endpoint: &str, ws: &mut Ws, message: Value) {
+        self.quiesce().await;
+        let mark = (self.counter.mark(), self.pushes());
+        let started = Instant::now();
+        ws.send(message).await;
+        self.quiesce().await;
+        let mut status = "sent".to_string();
+        while let Some(ev) = ws.try_next(Duration::from_millis(20)).await {
+            if ev["type"] == "error" {
+                status = format!("error {}", ev["code"]);
+            }
+        }
+        let latency = self.until_last_answer(started);
+        self.record(endpoint, status, latency, mark);
+    }
+
+    /// `$connect`, measured: the open socket or the refusal.
+    async fn ws_connect(
+        &mut self,
+        endpoint: &str,
+        stack: &Stack,
+        user: &User,
+        community: Option<&str>,
+    ) -> Ws {
+        self.quiesce().await;
+        let mark = (self.counter.mark(), self.pushes());
+        let started = Instant::now();
+        let ws = stack.ws(user, community).await;
+        let latency = Some(started.elapsed());
+        self.quiesce().await;
+        let status = match &ws {
+            Ok(_) => "101".to_string(),
+            Err(s) => s.to_string(),
+        };
+        self.record(endpoint, status, latency, mark);
+        ws.expect("websocket connects")
+    }
+
+    /// `$disconnect`, measured (the client closes).
+    async fn ws_close(&mut self, endpoint: &str, ws: Ws) {
+        self.quiesce().await;
+        let mark = (self.counter.mark(), self.pushes());
+        let started = Instant::now();
+        ws.close().await;
+        self.quiesce().await;
+        let latency = self.until_last_answer(started);
+        self.record(endpoint, "closed".into(), latency, mark);
+    }
+}
+
+/// Keeps a listener's socket drained so that deliveries never back up.
+fn drain(mut ws: Ws) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { while ws.try_next(Duration::from_secs(3600)).await.is_some() {} })
+}
+
+fn id_of(r: &Resp) -> String {
+    r.body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an id in {r:?}"))
+        .to_string()
+}
+
+/// DynamoDB Local's capacity accounting checked against DynamoDB's rules on known items:
+/// writes 1 WCU per KB (per index too), transactions twice that, reads 1 RCU per 4 KB strongly
+/// consistent and half of that eventually consistent.
+async fn capacity_check(stack: &Stack) -> Value {
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+    };
+    let s = |v: &str| AttributeValue::S(v.into());
+    let item = |pk: &str| {
+        HashMap::from([
+            ("PK".to_string(), s(pk)),
+            ("SK".to_string(), s("CAPACITY")),
+            ("GSI1PK".to_string(), s("CAPACITY")),
+            ("GSI1SK".to_string(), s(pk)),
+            ("data".to_string(), s(&"x".repeat(3000))),
+        ])
+    };
+    let (ddb, table) = (&stack.ddb, &stack.table);
+    let units = |c: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>| {
+        c.and_then(|c| c.capacity_units).unwrap_or(f64::NAN)
+    };
+    let put = ddb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item("BENCH#a")))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .expect("put");
+    let get = |consistent: bool| {
+        ddb.get_item()
+            .table_name(table)
+            .key("PK", s("BENCH#a"))
+            .key("SK", s("CAPACITY"))
+            .consistent_read(consistent)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+    };
+    let eventual = get(false).await.expect("get");
+    let strong = get(true).await.expect("get");
+    let transact = ddb
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item("BENCH#b")))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(table)
+                        .key("PK", s("BENCH#a"))
+                        .key("SK", s("CAPACITY"))
+                        .update_expression("ADD n :one")
+                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .expect("transact");
+    let checks = [
+        (
+            "PutItem, 3 KB item in the table and GSI1",
+            6.0,
+            units(put.consumed_capacity()),
+        ),
+        (
+            "GetItem, 3 KB, eventually consistent",
+            0.5,
+            units(eventual.consumed_capacity()),
+        ),
+        (
+            "GetItem, 3 KB, strongly consistent",
+            1.0,
+            units(strong.consumed_capacity()),
+        ),
+        (
+            "TransactWriteItems, Put and Update of 3 KB items, both in GSI1",
+            24.0,
+            transact
+                .consumed_capacity()
+                .iter()
+                .map(|c| units(Some(c)))
+                .sum(),
+        ),
+    ];
+    let all_match = checks.iter().all(|(_, want, got)| want == got);
+    for (what, want, got) in &checks {
+        if want != got {
+            println!(
+                "DynamoDB Local reports {got} units for {what}; DynamoDB's rules say {want} \
+                 (transactions are computed from item sizes instead)"
+            );
+        }
+    }
+    json!({
+        "all_match": all_match,
+        "checks": checks.iter().map(|(what, want, got)| json!({
+            "what": what, "by_the_rules": want, "dynamodb_local": got,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn markdown(rows: &[Row], audience: usize, write_check: &Value) -> String {
+    let mut md = String::from("## DynamoDB requests and capacity per operation\n\n");
+    md.push_str(&format!(
+        "Measured through the local stack (`tests/benches/dynamodb_cost.rs`): a counting proxy between the \
+         functions and DynamoDB Local, one operation at a time, on a community with 25 posts, a thread \
+         of 10 replies, 30 chat messages and {audience} listening WebSocket connections (chat sends \
+         over the WebSocket have one more: the sender's). RCU and WCU are on-demand read and write \
+         request units: reads and single-item writes as DynamoDB Local reports them in \
+         `ConsumedCapacity` ({} of {} single-item writes also equal the units computed from the \
+         items' sizes); `TransactWriteItems`, which DynamoDB Local under-reports, and writes a \
+         condition refused (billed, but reported as nothing) are computed from the sizes of the \
+         items before and after, by DynamoDB's rules (1 KB units per item and per index entry, x2 \
+         in a transaction; a ConditionCheck as a write of the item it checks). \"(+ notify: ...)\" \
+         is the work the table's stream hands to the notifier after the answer. \
+         Stream reads by Lambda are free and not counted.\n\n",
+        write_check["computed_equals_reported"],
+        write_check["single_item_writes"],
+    ));
+    let mut sections: Vec<&str> = Vec::new();
+    for r in rows {
+        if !sections.contains(&r.section) {
+            sections.push(r.section);
+        }
+    }
+    for section in sections {
+        md.push_str(&format!(
+            "\n**{section}**\n\n| Endpoint | DynamoDB requests | RCU | WCU |\n| --- | --- | ---: | ---: |\n"
+        ));
+        for r in rows.iter().filter(|r| r.section == section) {
+            let endpoint = if r.ok() {
+                format!("`{}`", r.endpoint)
+            } else {
+                format!("`{}` (answered {})", r.endpoint, r.status)
+            };
+            md.push_str(&format!(
+                "| {endpoint} | {} | {} | {} |\n",
+                r.requests_text(),
+                units(r.rcu()),
+                units(r.wcu())
+            ));
+        }
+    }
+    md
+}
+
+fn units(v: f64) -> String {
+    if v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let settle = Duration::from_millis(common::env_usize("BENCH_SETTLE_MS", 500) as u64);
+    let (proxy_url, counter) = start_proxy(&dynamodb_endpoint()).await;
+    let (bins, build) = common::function_binaries();
+    let stack = Stack::start_with(|cfg| {
+        cfg.bin_dir = bins.clone();
+        cfg.dynamodb_endpoint = proxy_url.clone();
+        // `BENCH_LOG=<file>` keeps the functions' logs (`BENCH_LOG_LEVEL`, default info).
+        if let Ok(path) = std::env::var("BENCH_LOG") {
+            cfg.quiet = false;
+            cfg.log_file = Some(path.into());
+            let level = std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into());
+            cfg.env_overrides.insert("RUST_LOG".into(), level);
+        }
+    })
+    .await;
+    let capacity = capacity_check(&stack).await;
+    let mut m = Meter {
+        stack: &stack,
+        counter: counter.clone(),
+        settle,
+        rows: Vec::new(),
+        section: "",
+    };
+
+    // ---------------------------------------------------------------- the world (not measured)
+    let admin = stack.admin();
+    let admin_api = stack.api(&admin);
+    let course = stack.course().await;
+    let cid = course.community_id.clone();
+    let instructor = stack.api(&course.instructor);
+    let moderator = stack.moderator(&course).await;
+    let mod_api = stack.api(&moderator);
+    let mut members = Vec::new();
+    for _ in 0..5 {
+        members.push(stack.member(&course).await);
+    }
+    let leaver = stack.member(&course).await;
+    let alice = members[0].clone();
+    let bob = members[1].clone();
+    let alice_api = stack.api(&alice);
+    let bob_api = stack.api(&bob);
+    // 25 posts by five authors (the post rate limit is per user), one of them with 10 replies.
+    let mut posts = Vec::new();
+    for i in 0..25 {
+        let api = stack.api(&members[i % 5]);
+        let r = api
+            .post(
+                "/api/community/posts/",
+                json!({ "community": cid, "title": format!("Post {i}"),
+                        "content": format!("Some content of a typical length for post {i}. ").repeat(6) }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "seed post: {r:?}");
+        posts.push(id_of(&r));
+    }
+    let thread = posts[0].clone();
+    for i in 0..10 {
+        let api = stack.api(&members[1 + i % 4]);
+        let r = api
+            .post(
+                "/api/community/posts/",
+                json!({ "community": cid, "parent": thread,
+                        "content": format!("Reply {i} @{} with some words in it.", alice.username) }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "seed reply: {r:?}");
+    }
+    for (i, u) in members.iter().enumerate().skip(1) {
+        let t = ["like", "love", "helpful", "wow"][i % 4];
+        stack
+            .api(u)
+            .post(
+                &format!("/api/community/posts/{thread}/react/"),
+                json!({ "reaction_type": t }),
+            )
+            .await;
+    }
+    let mut messages = Vec::new();
+    for i in 0..30 {
+        let api = stack.api(&members[i % 5]);
+        let r = api
+            .post(
+                "/api/community/messages/",
+                json!({ "community": cid, "message": format!("Chat message number {i}"), "message_type": "text" }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "seed message: {r:?}");
+        messages.push(id_of(&r));
+    }
+    // Listeners: the audience of every chat event.
+    let mut listeners = Vec::new();
+    for u in &members[2..] {
+        listeners.push(drain(
+            stack.ws(u, Some(&cid)).await.expect("listener connects"),
+        ));
+    }
+    listeners.push(drain(
+        stack
+            .ws(&moderator, Some(&cid))
+            .await
+            .expect("listener connects"),
+    ));
+    let audience = listeners.len();
+    // Warm every HTTP function once so latencies are those of warm instances.
+    alice_api
+        .get("/api/community/notifications/unread-count/")
+        .await;
+
+    // ---------------------------------------------------------------- LMS sync
+    m.section = "LMS sync (admin)";
+    let newcomer = stack.user(Role::Student);
+    let user_path = format!("/api/community/lms/users/{}/", newcomer.id);
+    let user_body = json!({ "name": newcomer.name, "username": newcomer.username });
+    m.http(
+        "PUT /lms/users/{id}/ (new user)",
+        &admin_api,
+        "PUT",
+        &user_path,
+        Some(user_body.clone()),
+    )
+    .await;
+    m.http(
+        "PUT /lms/users/{id}/ (unchanged)",
+        &admin_api,
+        "PUT",
+        &user_path,
+        Some(user_body),
+    )
+    .await;
+    let course_id = format!("bench-course-{}", &cid[16..]);
+    m.http(
+        "PUT /lms/courses/{id}/ (new course and community)",
+        &admin_api,
+        "PUT",
+        &format!("/api/community/lms/courses/{course_id}/"),
+        Some(
+            json!({ "title": "Benchmarks 101", "description": "Counting requests",
+                         "instructor_ids": [course.instructor.id] }),
+        ),
+    )
+    .await;
+    let enrollment_path = format!(
+        "/api/community/lms/courses/{}/enrollments/{}/",
+        course.course_id, newcomer.id
+    );
+    m.http(
+        "PUT /lms/courses/{id}/enrollments/{user}/",
+        &admin_api,
+        "PUT",
+        &enrollment_path,
+        Some(json!({ "is_active": true, "expiry_date": null })),
+    )
+    .await;
+
+    // ---------------------------------------------------------------- communities
+    m.section = "Communities";
+    let newcomer_api = stack.api(&newcomer);
+    m.http(
+        "GET /groups/",
+        &alice_api,
+        "GET",
+        "/api/community/groups/",
+        None,
+    )
+    .await;
+    m.http(
+        "GET /groups/?mine=true",
+        &alice_api,
+        "GET",
+        "/api/community/groups/?mine=true",
+        None,
+    )
+    .await;
+    m.http(
+        "POST /groups/ (admin)",
+        &admin_api,
+        "POST",
+        "/api/community/groups/",
+        Some(
+            json!({ "title": "Study hall", "description": "Open to all", "visibility": "public" }),
+        ),
+    )
+    .await;
+    let group = format!("/api/community/groups/{cid}/");
+    m.http("GET /groups/{id}/", &alice_api, "GET", &group, None)
+        .await;
+    m.http(
+        "PATCH /groups/{id}/ (instructor)",
+        &instructor,
+        "PATCH",
+        &group,
+        Some(json!({ "description": "Weekly Q&A on Fridays" })),
+    )
+    .await;
+    m.http(
+        "POST /groups/{id}/join/",
+        &newcomer_api,
+        "POST",
+        &format!("{group}join/"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /groups/{id}/members/",
+        &alice_api,
+        "GET",
+        &format!("{group}members/"),
+        None,
+    )
+    .await;
+    m.http(
+        "PATCH /groups/{id}/members/{user}/ (role)",
+        &instructor,
+        "PATCH",
+        &format!("{group}members/{}/", newcomer.id),
+        Some(json!({ "role": "moderator" })),
+    )
+    .await;
+    m.http(
+        "POST /groups/{id}/leave/",
+        &newcomer_api,
+        "POST",
+        &format!("{group}leave/"),
+        None,
+    )
+    .await;
+    m.http(
+        "DELETE /groups/{id}/members/{user}/",
+        &instructor,
+        "DELETE",
+        &format!("{group}members/{}/", leaver.id),
+        None,
+    )
+    .await;
+    m.section = "LMS sync (admin)";
+    m.http(
+        "DELETE /lms/courses/{id}/enrollments/{user}/",
+        &admin_api,
+        "DELETE",
+        &enrollment_path,
+        None,
+    )
+    .await;
+
+    // ---------------------------------------------------------------- posts
+    m.section = "Posts";
+    m.http(
+        "GET /posts/?community= (page of 20)",
+        &alice_api,
+        "GET",
+        &format!("/api/community/posts/?community={cid}"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /groups/{id}/posts/",
+        &alice_api,
+        "GET",
+        &format!("{group}posts/"),
+        None,
+    )
+    .await;
+    let created = m
+        .http(
+            "POST /posts/ (new post)",
+            &alice_api,
+            "POST",
+            "/api/community/posts/",
+            Some(json!({ "community": cid, "title": "Question about lesson 5",
+                         "content": format!("I don't understand the second exercise. @{} could you help?", bob.username) })),
+        )
+        .await;
+    let post = id_of(&created);
+    let post_path = format!("/api/community/posts/{post}/");
+    m.http(
+        "POST /groups/{id}/posts/",
+        &alice_api,
+        "POST",
+        &format!("{group}posts/"),
+        Some(json!({ "title": "Study group on Friday?", "content": "Anyone up for a study session?" })),
+    )
+    .await;
+    m.http(
+        "POST /posts/ (reply)",
+        &bob_api,
+        "POST",
+        "/api/community/posts/",
+        Some(json!({ "community": cid, "parent": post, "content": "Same question here." })),
+    )
+    .await;
+    m.http(
+        "GET /posts/{id}/ (thread of 10 replies)",
+        &bob_api,
+        "GET",
+        &format!("/api/community/posts/{thread}/"),
+        None,
+    )
+    .await;
+    m.http(
+        "PATCH /posts/{id}/",
+        &alice_api,
+        "PATCH",
+        &post_path,
+        Some(json!({ "content": "Never mind, I got it." })),
+    )
+    .await;
+    m.http(
+        "PUT /posts/{id}/",
+        &alice_api,
+        "PUT",
+        &post_path,
+        Some(json!({ "title": "Solved: lesson 5", "content": "Never mind, I got it. Thanks!" })),
+    )
+    .await;
+    m.http(
+        "GET /posts/{id}/edits/",
+        &alice_api,
+        "GET",
+        &format!("{post_path}edits/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/react/",
+        &alice_api,
+        "POST",
+        &format!("/api/community/posts/{thread}/react/"),
+        Some(json!({ "reaction_type": "helpful" })),
+    )
+    .await;
+    m.http(
+        "DELETE /posts/{id}/react/?reaction_type=",
+        &alice_api,
+        "DELETE",
+        &format!("/api/community/posts/{thread}/react/?reaction_type=helpful"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/pin/ (moderator)",
+        &mod_api,
+        "POST",
+        &format!("{post_path}pin/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/unpin/ (moderator)",
+        &mod_api,
+        "POST",
+        &format!("{post_path}unpin/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/flag/",
+        &bob_api,
+        "POST",
+        &format!("{post_path}flag/"),
+        Some(json!({ "reason": "Contains the exam answers." })),
+    )
+    .await;
+    m.http(
+        "GET /posts/{id}/flags/ (moderator)",
+        &mod_api,
+        "GET",
+        &format!("{post_path}flags/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/resolve-flags/ (moderator)",
+        &mod_api,
+        "POST",
+        &format!("{post_path}resolve-flags/"),
+        Some(json!({ "note": "Answers removed by the author." })),
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/notes/ (moderator)",
+        &mod_api,
+        "POST",
+        &format!("{post_path}notes/"),
+        Some(json!({ "note": "Second warning for this user." })),
+    )
+    .await;
+    m.http(
+        "GET /posts/{id}/notes/ (moderator)",
+        &mod_api,
+        "GET",
+        &format!("{post_path}notes/"),
+        None,
+    )
+    .await;
+    // Two posts held for approval (not measured), then the queue, approve and reject.
+    instructor
+        .patch(&group, json!({ "require_post_approval": true }))
+        .await;
+    let carol_api = stack.api(&members[3]);
+    let mut pending = Vec::new();
+    for i in 0..2 {
+        let r = carol_api
+            .post(
+                "/api/community/posts/",
+                json!({ "community": cid, "title": format!("Pending {i}"), "content": "Waiting." }),
+            )
+            .await;
+        pending.push(id_of(&r));
+    }
+    instructor
+        .patch(&group, json!({ "require_post_approval": false }))
+        .await;
+    m.http(
+        "GET /groups/{id}/moderation/ (moderator)",
+        &mod_api,
+        "GET",
+        &format!("{group}moderation/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/approve/ (moderator)",
+        &mod_api,
+        "POST",
+        &format!("/api/community/posts/{}/approve/", pending[0]),
+        Some(json!({ "reason": "Welcome!" })),
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/reject/ (moderator)",
+        &mod_api,
+        "POST",
+        &format!("/api/community/posts/{}/reject/", pending[1]),
+        Some(json!({ "reason": "Please post this in the course Q&A." })),
+    )
+    .await;
+    m.http(
+        "DELETE /posts/{id}/ (author)",
+        &alice_api,
+        "DELETE",
+        &post_path,
+        None,
+    )
+    .await;
+
+    // ---------------------------------------------------------------- chat over REST
+    m.section = "Chat (REST)";
+    m.http(
+        "GET /messages/?community= (page of 20)",
+        &alice_api,
+        "GET",
+        &format!("/api/community/messages/?community={cid}"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /groups/{id}/messages/",
+        &alice_api,
+        "GET",
+        &format!("{group}messages/"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /messages/?community=&after= (5 newer)",
+        &alice_api,
+        "GET",
+        &format!(
+            "/api/community/messages/?community={cid}&after={}",
+            messages[messages.len() - 6]
+        ),
+        None,
+    )
+    .await;
+    let sent = m
+        .http(
+            &format!("POST /messages/ ({audience} subscribers)"),
+            &alice_api,
+            "POST",
+            "/api/community/messages/",
+            Some(
+                json!({ "community": cid, "message": "Has anyone started exercise 3?",
+                         "message_type": "text", "client_id": "bench-1" }),
+            ),
+        )
+        .await;
+    let message = id_of(&sent);
+    let message_path = format!("/api/community/messages/{message}/");
+    m.http(
+        "GET /messages/{id}/",
+        &alice_api,
+        "GET",
+        &message_path,
+        None,
+    )
+    .await;
+    m.http(
+        "PATCH /messages/{id}/",
+        &alice_api,
+        "PATCH",
+        &message_path,
+        Some(json!({ "message": "Has anyone finished exercise 3?" })),
+    )
+    .await;
+    m.http(
+        "POST /messages/{id}/mark-as-read/",
+        &bob_api,
+        "POST",
+        &format!("{message_path}mark-as-read/"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /messages/unread-count/?community=",
+        &bob_api,
+        "GET",
+        &format!("/api/community/messages/unread-count/?community={cid}"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /groups/{id}/online/",
+        &alice_api,
+        "GET",
+        &format!("{group}online/"),
+        None,
+    )
+    .await;
+    m.http(
+        "DELETE /messages/{id}/",
+        &alice_api,
+        "DELETE",
+        &message_path,
+        None,
+    )
+    .await;
+
+    // ---------------------------------------------------------------- notifications
+    m.section = "Notifications";
+    let listed = m
+        .http(
+            "GET /notifications/",
+            &alice_api,
+            "GET",
+            "/api/community/notifications/",
+            None,
+        )
+        .await;
+    m.http(
+        "GET /notifications/?unread=true",
+        &alice_api,
+        "GET",
+        "/api/community/notifications/?unread=true",
+        None,
+    )
+    .await;
+    m.http(
+        "GET /notifications/unread-count/",
+        &alice_api,
+        "GET",
+        "/api/community/notifications/unread-count/",
+        None,
+    )
+    .await;
+    match listed.body["results"]
+        .as_array()
+        .and_then(|r| r.first())
+        .and_then(|n| n["id"].as_str())
+    {
+        Some(n) => {
+            let path = format!("/api/community/notifications/{n}/");
+            m.http("GET /notifications/{id}/", &alice_api, "GET", &path, None)
+                .await;
+            m.http(
+                "POST /notifications/{id}/mark-as-read/",
+                &alice_api,
+                "POST",
+                &format!("{path}mark-as-read/"),
+                None,
+            )
+            .await;
+        }
+        None => eprintln!(
+            "warning: no notification was generated for the seed's replies and mentions; \
+             GET /notifications/{{id}}/ and its mark-as-read are not measured"
+        ),
+    }
+    m.http(
+        "POST /notifications/mark-all-as-read/",
+        &alice_api,
+        "POST",
+        "/api/community/notifications/mark-all-as-read/",
+        None,
+    )
+    .await;
+    m.http(
+        "GET /notifications/preferences/",
+        &alice_api,
+        "GET",
+        "/api/community/notifications/preferences/",
+        None,
+    )
+    .await;
+    m.http(
+        "PUT /notifications/preferences/",
+        &alice_api,
+        "PUT",
+        "/api/community/notifications/preferences/",
+        Some(json!({ "new_post": false, "new_mention": true })),
+    )
+    .await;
+    m.http(
+        "GET /groups/{id}/watch/",
+        &alice_api,
+        "GET",
+        &format!("{group}watch/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /groups/{id}/watch/",
+        &alice_api,
+        "POST",
+        &format!("{group}watch/"),
+        None,
+    )
+    .await;
+    m.http(
+        "DELETE /groups/{id}/watch/",
+        &alice_api,
+        "DELETE",
+        &format!("{group}watch/"),
+        None,
+    )
+    .await;
+
+    // ---------------------------------------------------------------- WebSocket
+    m.section = "WebSocket";
+    let mut ws = m
+        .ws_connect("$connect ?community_id=", &stack, &alice, Some(&cid))
+        .await;
+    let mut second_ws = m
+        .ws_connect("$connect (no community)", &stack, &alice, None)
+        .await;
+    m.ws_send(
+        "subscribe",
+        &mut second_ws,
+        json!({ "type": "subscribe", "community_id": cid }),
+    )
+    .await;
+    m.ws_send(
+        "unsubscribe",
+        &mut second_ws,
+        json!({ "type": "unsubscribe", "community_id": cid }),
+    )
+    .await;
+    m.ws_send("ping", &mut ws, json!({ "type": "ping" })).await;
+    m.ws_send(
+        &format!("chat_message ({} subscribers)", audience + 1),
+        &mut ws,
+        json!({ "type": "chat_message", "community_id": cid, "message": "Has anyone started exercise 3?",
+                "message_type": "text", "client_id": "bench-ws-1" }),
+    )
+    .await;
+    let last = alice_api
+        .get(&format!("/api/community/messages/?community={cid}&limit=1"))
+        .await;
+    let own = last.body["results"][0]["id"]
+        .as_str()
+        .expect("the message just sent")
+        .to_string();
+    m.ws_send(
+        "chat_message (reply_to)",
+        &mut ws,
+        json!({ "type": "chat_message", "community_id": cid, "message": "Yes, question 2 is tricky",
+                "message_type": "text", "reply_to": messages[0], "client_id": "bench-ws-2" }),
+    )
+    .await;
+    m.ws_send(
+        &format!("typing ({} subscribers)", audience + 1),
+        &mut ws,
+        json!({ "type": "typing", "community_id": cid, "is_typing": true }),
+    )
+    .await;
+    m.ws_send(
+        "read_receipt",
+        &mut ws,
+        json!({ "type": "read_receipt", "message_id": messages[messages.len() - 1] }),
+    )
+    .await;
+    m.ws_send(
+        "edit_message",
+        &mut ws,
+        json!({ "type": "edit_message", "message_id": own, "message": "Has anyone started exercise 4?" }),
+    )
+    .await;
+    m.ws_send(
+        "delete_message",
+        &mut ws,
+        json!({ "type": "delete_message", "message_id": own }),
+    )
+    .await;
+    // The same chat events with 10 more listeners: what each further subscriber adds.
+    for _ in 0..10 {
+        let u = stack.member(&course).await;
+        listeners.push(drain(
+            stack.ws(&u, Some(&cid)).await.expect("listener connects"),
+        ));
+    }
+    let crowd = listeners.len() + 1;
+    m.ws_send(
+        &format!("chat_message ({crowd} subscribers)"),
+        &mut ws,
+        json!({ "type": "chat_message", "community_id": cid, "message": "And exercise 5?",
+                "message_type": "text", "client_id": "bench-ws-3" }),
+    )
+    .await;
+    m.ws_send(
+        &format!("typing ({crowd} subscribers)"),
+        &mut ws,
+        json!({ "type": "typing", "community_id": cid, "is_typing": true }),
+    )
+    .await;
+    m.section = "Chat (REST)";
+    m.http(
+        &format!("POST /messages/ ({crowd} subscribers)"),
+        &alice_api,
+        "POST",
+        "/api/community/messages/",
+        Some(
+            json!({ "community": cid, "message": "Sent over REST to a larger room",
+                     "message_type": "text" }),
+        ),
+    )
+    .await;
+    m.section = "WebSocket";
+    m.ws_close("$disconnect (another connection stays)", second_ws)
+        .await;
+    m.ws_close("$disconnect (last connection of the user)", ws)
+        .await;
+
+    // ---------------------------------------------------------------- results
+    for l in listeners {
+        l.abort();
+    }
+    let scans: Vec<&str> = m
+        .rows
+        .iter()
+        .filter(|r| r.calls.iter().any(|c| c.op == "Scan"))
+        .map(|r| r.endpoint.as_str())
+        .collect();
+    let failed: Vec<&str> = m
+        .rows
+        .iter()
+        .filter(|r| !r.ok())
+        .map(|r| r.endpoint.as_str())
+        .collect();
+    let uncounted = counter.uncounted.lock().unwrap().clone();
+    // Single-item writes: DynamoDB Local's figure against the one computed from item sizes.
+    let singles: Vec<&Call> = m
+        .rows
+        .iter()
+        .flat_map(|r| &r.calls)
+        .filter(|c| {
+            ["PutItem", "UpdateItem", "DeleteItem"].contains(&c.op.as_str()) && c.error.is_none()
+        })
+        .collect();
+    let mismatched: Vec<Value> = singles
+        .iter()
+        .filter(|c| c.computed_wcu != Some(c.reported_wcu))
+        .map(|c| json!({ "caller": c.caller, "op": c.op, "dynamodb_local": c.reported_wcu, "computed": c.computed_wcu }))
+        .collect();
+    let write_check = json!({
+        "single_item_writes": singles.len(),
+        "computed_equals_reported": singles.len() - mismatched.len(),
+        "mismatched": mismatched,
+    });
+    let report = json!({
+        "benchmark": "dynamodb_cost",
+        "generated_at": shared::clock::iso(chrono::Utc::now()),
+        "machine": common::machine(),
+        "method": "counting proxy between the functions and DynamoDB Local; ReturnConsumedCapacity=INDEXES added to every data-plane request; one operation at a time",
+        "build": build,
+        "settle_ms": settle.as_millis() as u64,
+        "dataset": { "posts": 25, "thread_replies": 10, "chat_messages": 30, "subscribed_connections": audience },
+        "capacity_check": capacity,
+        "write_units_check": write_check,
+        "operations": m.rows.iter().map(Row::json).collect::<Vec<_>>(),
+        "not_counted": uncounted,
+        "scans": scans,
+        "not_2xx": failed,
+        "gateway_stats": serde_json::to_value(stack.gateway.stats()).unwrap_or(Value::Null),
+    });
+    let md = markdown(&m.rows, audience, &write_check);
+    common::write_results("dynamodb_cost", &report, &md);
+    assert!(
+        scans.is_empty(),
+        "a Scan reached DynamoDB from {scans:?}: no request path may scan"
+    );
+}
