@@ -18,7 +18,7 @@ export RUST_LOG ?= info
 VENV := .local/venv
 PY := $(VENV)/bin/python
 
-.PHONY: help dev deps build stop test test-unit lint cfn-lint bench load package clean
+.PHONY: help dev deps build stop test lint cfn-lint bench package clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,9 +50,11 @@ lint: ## rustfmt and clippy, warnings are errors
 cfn-lint: deps ## Lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
-bench: deps build ## Benchmarks; results in bench/results/
+bench: deps build ## Benchmarks (release binaries): DynamoDB cost, fan-out, cold start, throughput -> bench/results/
+	cargo build --release --workspace --bins
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
 	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
+	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn)
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo bench -p e2e
 
 package: ## Cross-compile every function for arm64 with cargo-lambda through `sam build`
