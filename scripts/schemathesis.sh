@@ -124,7 +124,7 @@ values = ["demo-course"]
 [dictionaries.user]
 values = ["demo-student-1", "demo-student-2", "demo-instructor"]
 
-# For `--checks negative_data_rejection`: invalid input may also be too large (413) or be
+# For the negative_data_rejection check: invalid input may also be too large (413) or be
 # refused before it is read (401, 403, 404).
 [checks.negative_data_rejection]
 expected-statuses = [400, 401, 403, 404, 405, 409, 413, 415, 422, 429]

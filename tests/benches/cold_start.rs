@@ -433,7 +433,7 @@ async fn main() {
     });
     let mut md = String::from("## Cold start and footprint\n\n");
     md.push_str(&format!(
-        "`tests/benches/cold_start.rs`, {build} binaries ({}) on this machine ({} cores), through \
+        "`tests/benches/cold_start.rs`, {build} binaries ({}) on this machine ({} cores, shared: 1-minute load average {} at the end), through \
          the local gateway's Lambda Runtime API. Init: process start to the first `/next` poll \
          (median of {cold_runs} fresh instances). First request: the client's latency of the request \
          that started the instance (init included). Warm: {warm_runs} requests to that instance. \
@@ -445,6 +445,7 @@ async fn main() {
             "NOT the release profile"
         },
         common::machine()["cores"],
+        common::load_average().map_or("?".into(), |l| format!("{l:.1}")),
         if arm64 {
             "the arm64 `bootstrap` from `make package`, deflated as in the zip (raw size in brackets)"
         } else {

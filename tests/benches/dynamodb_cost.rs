@@ -970,13 +970,17 @@ fn markdown(rows: &[Row], audience: usize, write_check: &Value) -> String {
     }
     for section in sections {
         md.push_str(&format!(
-            "\n**{section}**\n\n| Endpoint | DynamoDB requests | RCU | WCU |\n| --- | --- | ---: | ---: |\n"
+            "**{section}**\n\n| Endpoint | DynamoDB requests | RCU | WCU |\n| --- | --- | ---: | ---: |\n"
         ));
         for r in rows.iter().filter(|r| r.section == section) {
+            let endpoint = match r.endpoint.split_once(" (") {
+                Some((path, note)) => format!("`{path}` ({note}"),
+                None => format!("`{}`", r.endpoint),
+            };
             let endpoint = if r.ok() {
-                format!("`{}`", r.endpoint)
+                endpoint
             } else {
-                format!("`{}` (answered {})", r.endpoint, r.status)
+                format!("{endpoint} (answered {})", r.status)
             };
             md.push_str(&format!(
                 "| {endpoint} | {} | {} | {} |\n",
@@ -985,6 +989,7 @@ fn markdown(rows: &[Row], audience: usize, write_check: &Value) -> String {
                 units(r.wcu())
             ));
         }
+        md.push('\n');
     }
     md
 }
@@ -1737,8 +1742,11 @@ async fn main() {
     m.section = "WebSocket";
     m.ws_close("$disconnect (another connection stays)", second_ws)
         .await;
-    m.ws_close("$disconnect (last connection of the user)", ws)
-        .await;
+    m.ws_close(
+        &format!("$disconnect (the user's last connection, {crowd} in the room)"),
+        ws,
+    )
+    .await;
 
     // ---------------------------------------------------------------- results
     for l in listeners {

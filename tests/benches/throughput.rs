@@ -432,7 +432,8 @@ async fn main() {
         "`tests/benches/throughput.rs`: a mixed forum workload (60% list a community's posts, 20% read \
          a post and its thread, 8% create a post, 7% reply, 5% react) from {concurrency} concurrent \
          clients for {}s (after {}s of warm-up), {} users per phase, on this machine ({} cores, shared \
-         by DynamoDB Local, the gateway, the functions and the clients). \"Through the gateway\": HTTP \
+         by DynamoDB Local, the gateway, the functions and the clients; 1-minute load average {load} at \
+         the end, other work included). \"Through the gateway\": HTTP \
          -> local API Gateway -> Lambda Runtime API -> the posts function ({build} binary, up to \
          {concurrency} instances) -> DynamoDB Local. \"Direct\": the same `shared` calls (the same \
          DynamoDB requests) made from the bench process straight to DynamoDB Local.\n\n",
@@ -440,6 +441,7 @@ async fn main() {
         warmup.as_secs(),
         USERS_PER_PHASE,
         common::machine()["cores"],
+        load = common::load_average().map_or("?".into(), |l| format!("{l:.1}")),
     ));
     md.push_str("| Path | Requests/s | p50 ms | p99 ms | 2xx share |\n| --- | ---: | ---: | ---: | ---: |\n");
     for (name, label) in [

@@ -32,6 +32,9 @@ pub fn write_results(name: &str, report: &Value, markdown: &str) {
             summary.push_str(&text);
         }
     }
+    summary.push_str(
+        "\nWhat these numbers mean for the monthly AWS bill of a course: `docs/cost-model.md`.\n",
+    );
     std::fs::write(dir.join("summary.md"), summary).expect("write summary");
     println!(
         "wrote {} and {}",
@@ -85,7 +88,22 @@ pub fn machine() -> Value {
         })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    serde_json::json!({ "cpu": cpu, "cores": cores, "arch": std::env::consts::ARCH })
+    serde_json::json!({
+        "cpu": cpu,
+        "cores": cores,
+        "arch": std::env::consts::ARCH,
+        "load_average_1m": load_average(),
+    })
+}
+
+/// The 1-minute load average: how busy the (shared) machine was around a measurement.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// One field of `/proc/<pid>/status` (e.g. `VmHWM:`), as written there.
