@@ -94,18 +94,20 @@ pub struct Stack {
 
 /// Deletes the test's table when the test ends, so DynamoDB Local stays small over a long run.
 struct TableGuard {
-    ddb: aws_sdk_dynamodb::Client,
+    endpoint: String,
     table: String,
 }
 
 impl Drop for TableGuard {
     fn drop(&mut self) {
-        let (ddb, table) = (self.ddb.clone(), self.table.clone());
+        // A client of its own: the test's client belongs to the test's runtime, which is ending.
+        let (endpoint, table) = (self.endpoint.clone(), self.table.clone());
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
+                let ddb = dynamodb_client(&endpoint).await;
                 let _ = ddb.delete_table().table_name(table).send().await;
             });
             Ok::<_, std::io::Error>(())
@@ -152,7 +154,7 @@ impl Stack {
             ws_url: gateway.ws_url(),
             gateway,
             _table_guard: TableGuard {
-                ddb: ddb.clone(),
+                endpoint: endpoint.clone(),
                 table: table.clone(),
             },
             table,
