@@ -106,6 +106,15 @@ pub struct Sent {
     pub events: Vec<ChatEvent>,
 }
 
+impl Sent {
+    /// Whether the message goes out to the community: a new message, or the retry of one that
+    /// no other user has received yet (its first delivery failed, or was cut short by a crash
+    /// between storing and delivering). Delivery is at least once: clients keep one copy per id.
+    pub fn needs_delivery(&self) -> bool {
+        self.created || self.message.status == Status::Sent
+    }
+}
+
 // ---------------------------------------------------------------- input
 
 /// A send, over REST (`community`) or WebSocket (`community_id`).

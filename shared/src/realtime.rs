@@ -1,7 +1,7 @@
 //! Pushing events to WebSocket connections through the API Gateway Management API: an event is
 //! serialized once, fanned out to its audience concurrently (with a bound), connections API
-//! Gateway reports gone are pruned, throttling is retried, and every other failure is logged
-//! without stopping delivery to the others. Every function that pushes goes through here.
+//! Gateway reports gone are pruned, throttling and API Gateway's own errors (5xx) are retried,
+//! and every other failure is logged without stopping delivery to the others. Every function that pushes goes through here.
 
 use crate::access::{Action, Decision, Facts, decide};
 use crate::auth::{Principal, Role};
@@ -25,8 +25,9 @@ use std::time::Duration;
 
 /// PostToConnection calls in flight at once per fan-out (override with `FANOUT_CONCURRENCY`).
 pub const DEFAULT_CONCURRENCY: usize = 256;
-/// Retries of one PostToConnection that API Gateway throttled (429, LimitExceededException).
-pub const THROTTLE_RETRIES: u32 = 5;
+/// Retries of one PostToConnection that API Gateway throttled (429, LimitExceededException) or
+/// failed on its side (5xx), with jittered exponential backoff (at most about 0.3 s in all).
+pub const TRANSIENT_RETRIES: u32 = 5;
 /// Time allowed for one PostToConnection attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -41,7 +42,8 @@ pub enum Delivery {
 enum Attempt {
     Sent,
     Gone,
-    Throttled,
+    /// Throttled (429) or an error on API Gateway's side (5xx): worth another attempt.
+    Transient(String),
     Failed(String),
 }
 
@@ -53,7 +55,7 @@ pub struct DeliveryReport {
     pub gone: usize,
     /// Connections that could not be reached for another reason (logged with their id).
     pub failed: usize,
-    /// Throttled attempts that were retried.
+    /// Throttled or failed (5xx) attempts that were retried.
     pub retried: usize,
     /// Of `sent`, those that reached a connection of a user other than the event's author.
     pub sent_to_others: usize,
@@ -97,8 +99,9 @@ pub struct Push {
 }
 
 impl Push {
-    /// SDK retries are off: throttling is retried here, per connection, and other failures are
-    /// counted rather than retried, so that one slow connection cannot hold up a fan-out.
+    /// SDK retries are off: throttling and 5xx are retried here, per connection, with a small
+    /// budget, and other failures are counted rather than retried, so that one slow connection
+    /// cannot hold up a fan-out.
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
@@ -140,9 +143,11 @@ impl Push {
             Ok(_) => Attempt::Sent,
             Err(SdkError::ServiceError(e)) if e.err().is_gone_exception() => Attempt::Gone,
             Err(SdkError::ServiceError(e))
-                if e.err().is_limit_exceeded_exception() || e.raw().status().as_u16() == 429 =>
+                if e.err().is_limit_exceeded_exception()
+                    || e.raw().status().as_u16() == 429
+                    || e.raw().status().is_server_error() =>
             {
-                Attempt::Throttled
+                Attempt::Transient(format!("status {}", e.raw().status().as_u16()))
             }
             Err(e) => Attempt::Failed(
                 aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
@@ -150,18 +155,18 @@ impl Push {
         }
     }
 
-    /// Posts to one connection, retrying throttling with backoff; answers the retries made.
+    /// Posts to one connection, retrying transient failures with backoff; answers the retries made.
     async fn post(&self, connection_id: &str, payload: &Blob) -> (Attempt, usize) {
         let mut retries = 0;
         loop {
             match self.attempt(connection_id, payload.clone()).await {
-                Attempt::Throttled if retries < THROTTLE_RETRIES as usize => {
+                Attempt::Transient(_) if retries < TRANSIENT_RETRIES as usize => {
                     retries += 1;
                     crate::db::backoff(retries as u32).await;
                 }
-                Attempt::Throttled => {
+                Attempt::Transient(cause) => {
                     return (
-                        Attempt::Failed("throttled; retries exhausted".into()),
+                        Attempt::Failed(format!("{cause}; retries exhausted")),
                         retries,
                     );
                 }
@@ -175,7 +180,7 @@ impl Push {
         match self.post(connection_id, &payload).await.0 {
             Attempt::Sent => Ok(Delivery::Sent),
             Attempt::Gone => Ok(Delivery::Gone),
-            Attempt::Throttled => Err(Error::internal("throttled")),
+            Attempt::Transient(cause) => Err(Error::internal(cause)),
             Attempt::Failed(cause) => Err(Error::internal(format!(
                 "post to connection {connection_id}: {cause}"
             ))),
@@ -221,11 +226,9 @@ impl Push {
                         report.gone = 1;
                         prune(db, &target).await;
                     }
-                    Attempt::Throttled | Attempt::Failed(_) => {
+                    Attempt::Transient(cause) | Attempt::Failed(cause) => {
                         report.failed = 1;
-                        if let Attempt::Failed(cause) = attempt {
-                            tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed");
-                        }
+                        tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed");
                     }
                 }
                 report

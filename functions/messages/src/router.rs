@@ -30,10 +30,12 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let new = json_body::<SendInput>(&req)?.parse()?;
             let access = Access::load(&app.db, &caller, &new.community_id, now).await?;
             let sent = chat::send(&app.db, &access, new, now).await?;
+            if sent.needs_delivery() {
+                chat::deliver_sent(&app, &access, &sent.message, None).await;
+            }
             if !sent.created {
                 return ok(&sent.message);
             }
-            chat::deliver_sent(&app, &access, &sent.message, None).await;
             shared::notifications::publish_chat_events(&app, &sent.events).await;
             created(&sent.message)
         }

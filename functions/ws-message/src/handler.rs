@@ -193,7 +193,7 @@ async fn handle(
             let new = input.parse()?;
             let access = Access::load(&app.db, &conn.principal(), &new.community_id, now).await?;
             let sent = chat::send(&app.db, &access, new, now).await?;
-            if sent.created {
+            if sent.needs_delivery() {
                 chat::deliver_sent(app, &access, &sent.message, Some(connection_id)).await;
             } else {
                 chat::acknowledge(app, &sent.message, connection_id).await;

@@ -13,7 +13,9 @@ fn record(event: &Value) {
             .append(true)
             .open(path)
     {
-        let _ = writeln!(f, "{event}");
+        // One write per line: instances record concurrently, and an append made of
+        // several writes could interleave with another's and lose both lines.
+        let _ = f.write_all(format!("{event}\n").as_bytes());
     }
 }
 

@@ -286,6 +286,12 @@ impl Gateway {
         self.app.ws.faults()
     }
 
+    /// Kills one instance of `function` (logical id) that is serving an invocation, as a crash
+    /// would; `false` if none was busy.
+    pub fn kill_busy_instance(&self, function: &str) -> bool {
+        self.app.pools.get(function).is_some_and(|p| p.kill_busy())
+    }
+
     /// Counters: Management API calls by status, connections, per-function instances and init times.
     pub fn stats(&self) -> Stats {
         self.app.stats()

@@ -465,6 +465,33 @@ impl FunctionPool {
         Ok(inst)
     }
 
+    /// Kills (SIGKILL) one instance that is in the middle of an invocation, as a crash would;
+    /// answers whether one was. Its invocation fails as Lambda's would; the next one starts a new
+    /// instance.
+    pub fn kill_busy(&self) -> bool {
+        let live: Vec<Arc<Instance>> = self
+            .shared
+            .live
+            .lock()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        let busy = live.into_iter().find(|i| {
+            i.shared
+                .pending
+                .lock()
+                .is_ok_and(|p| p.as_ref().is_some_and(|p| !p.is_empty()))
+        });
+        match busy {
+            Some(inst) => {
+                self.log
+                    .write_line(&self.shared.log_prefix, "instance killed mid-invocation");
+                inst.kill();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Kills every instance; later invocations fail.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);

@@ -235,6 +235,13 @@ async fn management(app: &App, method: Method, id: &str, body: Bytes) -> Respons
     }
     if faults.fail_rate > 0.0 && fastrand::f64() < faults.fail_rate {
         let r = fault_response(faults.fail_status);
+        // API Gateway answers 410 only for a connection that is gone: an injected 410 drops the
+        // connection too, so what the function is told and what the client sees agree.
+        if faults.fail_status == 410
+            && let Some(conn) = ws.get(id)
+        {
+            conn.request_close(1001, "Going away");
+        }
         ws.injected.fetch_add(1, Ordering::Relaxed);
         ws.count(r.status());
         return r;

@@ -292,6 +292,32 @@ async fn timeouts_crashes_and_the_pool() {
     let s = t.gw.stats().functions["EchoFunction"].clone();
     assert_eq!((s.timeouts, s.crashes), (1, 1));
 
+    // Killed from outside mid-invocation (`kill_busy_instance`): 502, then a fresh instance serves.
+    assert!(
+        !t.gw.kill_busy_instance("EchoFunction"),
+        "nothing in flight"
+    );
+    let slow = tokio::spawn({
+        let c = c.clone();
+        let u = format!("{url}/echo/sleep/1500");
+        async move { c.get(u).send().await.unwrap().status().as_u16() }
+    });
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !t.gw.kill_busy_instance("EchoFunction") {
+        assert!(Instant::now() < deadline, "the slow call is in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(slow.await.unwrap(), 502);
+    assert_eq!(
+        c.get(format!("{url}/echo/after-kill"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(t.gw.stats().functions["EchoFunction"].crashes, 2);
+
     // 12 concurrent 300 ms calls with at most 3 instances: all served, at most 3 live.
     let start_t = Instant::now();
     let calls = (0..12).map(|_| {

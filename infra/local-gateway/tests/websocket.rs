@@ -419,19 +419,6 @@ async fn aws_sdk_client() {
     t.gw.set_faults(Faults {
         latency_ms: 0,
         fail_rate: 1.0,
-        fail_status: 410,
-    });
-    let err = client
-        .post_to_connection()
-        .connection_id(&id)
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(err.into_service_error().is_gone_exception());
-    t.gw.set_faults(Faults {
-        latency_ms: 0,
-        fail_rate: 1.0,
         fail_status: 429,
     });
     let err = client
@@ -443,7 +430,6 @@ async fn aws_sdk_client() {
         .unwrap_err();
     assert!(err.into_service_error().is_limit_exceeded_exception());
     t.gw.set_faults(Faults::default());
-
     client
         .delete_connection()
         .connection_id(&id)
@@ -451,6 +437,33 @@ async fn aws_sdk_client() {
         .await
         .unwrap();
     assert_eq!(close_frame(&mut ws).await.0, 1000);
+
+    // An injected 410 drops the connection, as only a gone connection gets one.
+    let mut ws = connect(&format!("{}/?m=sdk-gone", t.gw.ws_url())).await;
+    let id = connection_id(&t, "sdk-gone").await;
+    t.gw.set_faults(Faults {
+        latency_ms: 0,
+        fail_rate: 1.0,
+        fail_status: 410,
+    });
+    let err = client
+        .post_to_connection()
+        .connection_id(&id)
+        .data(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_gone_exception());
+    assert_eq!(close_frame(&mut ws).await.0, 1001);
+    t.gw.set_faults(Faults::default());
+    let err = client
+        .post_to_connection()
+        .connection_id(&id)
+        .data(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_gone_exception());
     t.gw.shutdown().await;
 }
 

@@ -611,6 +611,13 @@ async fn an_injected_management_api_failure_loses_no_stored_message() {
     );
     room.stack.gateway.set_faults(Faults::default());
 
+    // The send whose every push failed is still `sent`: its retry delivers it to the room,
+    // and stores nothing new.
+    let again = room.say(&mut alice, "over the socket too", "a-ws").await;
+    let live = bob.next_of_type("chat_message").await;
+    assert_eq!(live["id"], again["id"]);
+    assert_eq!(live["message"], "over the socket too");
+
     let texts: Vec<String> = room.history(&room.bob, "").await["results"]
         .as_array()
         .unwrap()
