@@ -8,6 +8,7 @@ HTTP_PORT ?= 3000
 WS_PORT ?= 3001
 DYNAMODB_PORT ?= 8000
 TEST_DYNAMODB_PORT ?= 8001
+LOAD_DYNAMODB_PORT ?= 8002
 # Local JWT settings (HS256, as the LMS issues tokens). Override for anything but local use.
 export JWT_SECRET ?= local-development-secret-change-me-0123456789
 export JWT_ISSUER ?= https://lms.local
@@ -18,7 +19,7 @@ export RUST_LOG ?= info
 VENV := .local/venv
 PY := $(VENV)/bin/python
 
-.PHONY: help dev deps build stop test lint cfn-lint bench package clean
+.PHONY: help dev deps build stop test lint cfn-lint bench load package clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,7 +56,18 @@ bench: deps build ## Benchmarks (release binaries): DynamoDB cost, fan-out, cold
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
 	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
 	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn)
-	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo bench -p e2e
+	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo bench -p e2e \
+	  --bench fanout --bench dynamodb_cost --bench cold_start --bench throughput
+
+load: deps build ## Soak + faults, 1,000 WebSocket clients for 10 min (loopback only) -> bench/results/load.*
+	cargo build --release --workspace --bins
+	rm -rf .local/load && mkdir -p .local/load
+	scripts/dynamodb-local.sh start --port $(LOAD_DYNAMODB_PORT) --db-path .local/load/dynamodb
+	trap 'scripts/dynamodb-local.sh stop --port $(LOAD_DYNAMODB_PORT)' EXIT
+	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn)
+	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(LOAD_DYNAMODB_PORT) LOAD_DYNAMODB_PORT=$(LOAD_DYNAMODB_PORT) \
+	  LOAD_DYNAMODB_PATH=.local/load/dynamodb LOAD_LOG=.local/load/functions.log \
+	  cargo bench -p e2e --bench load
 
 package: ## Cross-compile every function for arm64 with cargo-lambda through `sam build`
 	@scripts/install-deps.sh --package

@@ -1,7 +1,8 @@
 //! Pushing events to WebSocket connections through the API Gateway Management API: an event is
 //! serialized once, fanned out to its audience concurrently (with a bound), connections API
 //! Gateway reports gone are pruned, throttling and API Gateway's own errors (5xx) are retried,
-//! and every other failure is logged without stopping delivery to the others. Every function that pushes goes through here.
+//! and a connection that still could not be reached is logged and closed (its client reconnects
+//! and catches up), without stopping delivery to the others. Every function that pushes goes through here.
 
 use crate::access::{Action, Decision, Facts, decide};
 use crate::auth::{Principal, Role};
@@ -175,6 +176,20 @@ impl Push {
         }
     }
 
+    /// Closes a connection that missed an event for good: its client reconnects and catches up
+    /// from the history rather than never learning of the gap.
+    async fn close(&self, connection_id: &str) {
+        if let Err(e) = self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+        {
+            tracing::warn!(connection_id, error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not close the connection");
+        }
+    }
+
     /// Sends one already-serialized event to one connection (replies, acknowledgements).
     pub async fn send(&self, connection_id: &str, payload: Blob) -> Result<Delivery> {
         match self.post(connection_id, &payload).await.0 {
@@ -228,7 +243,8 @@ impl Push {
                     }
                     Attempt::Transient(cause) | Attempt::Failed(cause) => {
                         report.failed = 1;
-                        tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed");
+                        tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed; closing the connection");
+                        self.close(&target.connection_id).await;
                     }
                 }
                 report

@@ -498,6 +498,19 @@ impl Ws {
         }
     }
 
+    /// Waits for the server to close the connection (events before the close are skipped);
+    /// panics if it is still open after 5 s.
+    pub async fn expect_closed(&mut self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => panic!("the connection is still open after 5 s"),
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }

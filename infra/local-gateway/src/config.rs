@@ -31,13 +31,14 @@ impl Default for WsLimits {
     }
 }
 
-/// Fault injection into the Management API (`/@connections`).
+/// Fault injection into the Management API's PostToConnection (`POST /@connections/{id}`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
     /// Added latency per call.
     pub latency_ms: u64,
-    /// Share of calls (0.0..=1.0) answered with `fail_status` without doing anything.
+    /// Share of PostToConnection calls (0.0..=1.0) answered with `fail_status` without doing
+    /// anything (an injected 410 also drops the connection, as only a gone one gets a 410).
     pub fail_rate: f64,
     /// 410 (GoneException), 429 (LimitExceededException), 500 or any other status.
     pub fail_status: u16,

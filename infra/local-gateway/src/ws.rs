@@ -233,7 +233,7 @@ async fn management(app: &App, method: Method, id: &str, body: Bytes) -> Respons
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
-    if faults.fail_rate > 0.0 && fastrand::f64() < faults.fail_rate {
+    if method == Method::POST && faults.fail_rate > 0.0 && fastrand::f64() < faults.fail_rate {
         let r = fault_response(faults.fail_status);
         // API Gateway answers 410 only for a connection that is gone: an injected 410 drops the
         // connection too, so what the function is told and what the client sees agree.
