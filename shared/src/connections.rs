@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 /// API Gateway closes every connection after 2 hours; records outlive that by a margin.
 pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 600;
 
+/// For this long after it registered, a connection answered 410 is not pruned: API Gateway
+/// answers 410 for a connection whose `$connect` has not completed yet (that can take up to the
+/// 29 s integration timeout), and an event sent to the community in that window must not remove
+/// the connection being opened. A connection really gone that young is removed by its
+/// `$disconnect`, or by a later 410.
+pub const CONNECT_GRACE_SECS: i64 = 30;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
     pub connection_id: String,
@@ -42,6 +49,11 @@ pub struct Subscription {
 }
 
 impl Connection {
+    /// Whether the connection may still be in its `$connect` (see [`CONNECT_GRACE_SECS`]).
+    pub fn may_be_connecting(&self, now: DateTime<Utc>) -> bool {
+        now.timestamp() < self.ttl - CONNECTION_TTL_SECS + CONNECT_GRACE_SECS
+    }
+
     /// The caller behind this connection, as its token said at `$connect`.
     pub fn principal(&self) -> Principal {
         Principal {
@@ -233,9 +245,14 @@ async fn presence_add(db: &Db, community_id: &str, conn: &Connection, delta: i64
 
 /// Removes a connection and all its rows; answers the communities whose presence it left.
 pub async fn unregister(db: &Db, connection_id: &str) -> Result<(Option<Connection>, Vec<String>)> {
-    let Some(conn) = get(db, connection_id).await? else {
-        return Ok((None, Vec::new()));
-    };
+    match get(db, connection_id).await? {
+        Some(conn) => remove(db, conn).await,
+        None => Ok((None, Vec::new())),
+    }
+}
+
+async fn remove(db: &Db, conn: Connection) -> Result<(Option<Connection>, Vec<String>)> {
+    let connection_id = conn.connection_id.as_str();
     let mut left = Vec::new();
     for community_id in &conn.communities {
         if unsubscribe(db, &conn, community_id).await? == Presence::Left {
@@ -259,12 +276,18 @@ pub async fn unregister(db: &Db, connection_id: &str) -> Result<(Option<Connecti
 
 /// Removes what is left of a connection API Gateway reported gone (410): its subscription row
 /// in `community_id` (which may outlive a missing connection record) and all its other records.
+/// A connection that may still be in its `$connect` is left alone (`None`).
 pub async fn prune(
     db: &Db,
     connection_id: &str,
     community_id: Option<&str>,
-) -> Result<(Option<Connection>, Vec<String>)> {
-    let unregistered = unregister(db, connection_id).await?;
+    now: DateTime<Utc>,
+) -> Result<Option<(Option<Connection>, Vec<String>)>> {
+    let unregistered = match get(db, connection_id).await? {
+        Some(conn) if conn.may_be_connecting(now) => return Ok(None),
+        Some(conn) => remove(db, conn).await?,
+        None => (None, Vec::new()),
+    };
     if let Some(community_id) = community_id {
         db.client
             .delete_item()
@@ -277,7 +300,7 @@ pub async fn prune(
             .await
             .map_err(sdk)?;
     }
-    Ok(unregistered)
+    Ok(Some(unregistered))
 }
 
 /// Connection ids subscribed to a community (one Query per 1 MB page; expired rows skipped).

@@ -258,8 +258,21 @@ impl Push {
 }
 
 async fn prune(db: &Db, target: &Target) {
-    match connections::prune(db, &target.connection_id, target.community_id.as_deref()).await {
-        Ok(_) => tracing::info!(connection_id = %target.connection_id, "pruned a gone connection"),
+    let now = chrono::Utc::now();
+    match connections::prune(
+        db,
+        &target.connection_id,
+        target.community_id.as_deref(),
+        now,
+    )
+    .await
+    {
+        Ok(Some(_)) => {
+            tracing::info!(connection_id = %target.connection_id, "pruned a gone connection")
+        }
+        Ok(None) => {
+            tracing::info!(connection_id = %target.connection_id, "410 from a connection still opening; kept")
+        }
         Err(e) => {
             tracing::warn!(connection_id = %target.connection_id, error = %e, "could not prune a gone connection")
         }

@@ -418,6 +418,9 @@ impl Client {
         rep: &mut SlotReport,
         pending: &mut HashMap<String, Pending>,
     ) -> bool {
+        if self.slot == 0 && std::env::var("LOAD_TRACE").is_ok() {
+            eprintln!("[{:.3}] slot 0 <- {text}", self.run.now_us() as f64 / 1e6);
+        }
         let Ok(v) = serde_json::from_str::<Value>(text) else {
             return false;
         };
@@ -564,6 +567,12 @@ impl Client {
                         continue;
                     }
                     p.next_try = now + ACK_TIMEOUT;
+                    if self.slot == 0 && std::env::var("LOAD_TRACE").is_ok() {
+                        eprintln!(
+                            "[{:.3}] slot 0 -> {client_id}",
+                            self.run.now_us() as f64 / 1e6
+                        );
+                    }
                     self.run.attempt(client_id);
                     let frame = json!({ "type": "chat_message", "community_id": self.community_id,
                                         "message": p.text, "client_id": client_id });
@@ -622,12 +631,13 @@ async fn restart_dynamodb(settings: &Settings) -> Result<Duration, String> {
     let script = root.join("scripts/dynamodb-local.sh");
     let started = Instant::now();
     let run = |args: Vec<&str>| {
-        let mut c = std::process::Command::new(&script);
+        let mut c = tokio::process::Command::new(&script);
         c.current_dir(&root).args(args);
         c
     };
     let out = run(vec!["stop", "--port", &port])
         .output()
+        .await
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
@@ -641,6 +651,7 @@ async fn restart_dynamodb(settings: &Settings) -> Result<Duration, String> {
         &settings.dynamodb_path,
     ])
     .output()
+    .await
     .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
@@ -878,16 +889,17 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    while run
-        .connected
-        .iter()
-        .filter(|c| c.load(Ordering::Relaxed))
-        .count()
-        < settings.connections
-    {
+    let connected = |run: &Run| {
+        run.connected
+            .iter()
+            .filter(|c| c.load(Ordering::Relaxed))
+            .count()
+    };
+    let waiting = Instant::now();
+    while connected(&run) < settings.connections && waiting.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("{} clients connected; the run starts", settings.connections);
+    println!("{} clients connected; the run starts", connected(&run));
 
     let started = Instant::now();
     let phases = Arc::new(phases(settings.faults));
@@ -937,10 +949,7 @@ async fn main() {
                 "[{:>5.0} s] {accepted} messages accepted, {} in flight, {} connected",
                 started.elapsed().as_secs_f64(),
                 run.in_flight.load(Ordering::Relaxed),
-                run.connected
-                    .iter()
-                    .filter(|c| c.load(Ordering::Relaxed))
-                    .count()
+                connected(&run)
             );
             next_report += Duration::from_secs(30);
         }

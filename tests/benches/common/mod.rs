@@ -14,7 +14,7 @@ pub fn results_dir() -> PathBuf {
 }
 
 /// The order of the sections in `bench/results/summary.md`.
-const SECTIONS: [&str; 3] = ["dynamodb_cost", "cold_start", "throughput"];
+const SECTIONS: [&str; 4] = ["dynamodb_cost", "cold_start", "throughput", "load"];
 
 /// Writes `<name>.json` and `<name>.md`, then rebuilds `summary.md` from every section present.
 pub fn write_results(name: &str, report: &Value, markdown: &str) {
@@ -23,7 +23,7 @@ pub fn write_results(name: &str, report: &Value, markdown: &str) {
     std::fs::write(dir.join(format!("{name}.json")), json + "\n").expect("write json");
     std::fs::write(dir.join(format!("{name}.md")), markdown).expect("write markdown");
     let mut summary = String::from(
-        "# Benchmark results\n\nWritten by `make bench` (`cargo bench -p e2e`); each section comes \
+        "# Benchmark results\n\nWritten by `make bench` and `make load` (`cargo bench -p e2e`); each section comes \
          from `bench/results/<name>.json`.\n",
     );
     for section in SECTIONS {

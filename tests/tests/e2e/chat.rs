@@ -545,6 +545,81 @@ async fn a_connection_gone_without_disconnect_is_pruned_and_the_others_still_get
 }
 
 #[tokio::test]
+async fn a_connection_still_opening_is_not_pruned_by_a_410_but_an_older_gone_one_is() {
+    // API Gateway answers 410 until a connection's `$connect` has completed: an event sent to
+    // the community meanwhile must not remove the connection being opened.
+    let room = room().await;
+    let mut alice = room.connect(&room.alice).await;
+    let now = chrono::Utc::now();
+    let registered = |id: &str, ago_secs: i64| shared::connections::Connection {
+        connection_id: id.into(),
+        user_id: room.bob.id.clone(),
+        name: room.bob.name.clone(),
+        username: None,
+        role: Some(Role::Student),
+        connected_at: shared::clock::iso(now - chrono::Duration::seconds(ago_secs)),
+        communities: vec![room.cid().into()],
+        ttl: now.timestamp() - ago_secs + shared::connections::CONNECTION_TTL_SECS,
+    };
+    let opening = registered("OpeningConn=", 1);
+    let gone = registered("GoneConnId0=", 120);
+    for conn in [&opening, &gone] {
+        let sub = shared::connections::Subscription {
+            connection_id: conn.connection_id.clone(),
+            user_id: conn.user_id.clone(),
+            role: conn.role,
+            ttl: conn.ttl,
+        };
+        for item in [
+            shared::db::to_item(&shared::keys::connection(&conn.connection_id), conn).unwrap(),
+            shared::db::to_item(
+                &shared::keys::subscription(room.cid(), &conn.connection_id),
+                &sub,
+            )
+            .unwrap(),
+        ] {
+            room.stack
+                .ddb
+                .put_item()
+                .table_name(&room.stack.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    room.say(&mut alice, "hello", "a-1").await;
+    let exists = |id: String| {
+        let stack = &room.stack;
+        async move {
+            stack
+                .ddb
+                .get_item()
+                .table_name(&stack.table)
+                .set_key(Some(shared::db::key_item(&shared::keys::connection(&id))))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .is_some()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while exists(gone.connection_id.clone()).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection gone for 2 minutes was not pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        exists(opening.connection_id.clone()).await,
+        "the connection still opening was kept"
+    );
+}
+
+#[tokio::test]
 async fn a_retried_send_with_the_same_client_id_stores_one_message() {
     let room = room().await;
     let mut alice = room.connect(&room.alice).await;
