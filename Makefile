@@ -64,9 +64,9 @@ load: deps build ## Soak + faults, 1,000 WebSocket clients for 10 min (loopback 
 	rm -rf .local/load && mkdir -p .local/load
 	scripts/dynamodb-local.sh start --port $(LOAD_DYNAMODB_PORT) --db-path .local/load/dynamodb
 	trap 'scripts/dynamodb-local.sh stop --port $(LOAD_DYNAMODB_PORT)' EXIT
-	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn)
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn)
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(LOAD_DYNAMODB_PORT) LOAD_DYNAMODB_PORT=$(LOAD_DYNAMODB_PORT) \
-	  LOAD_DYNAMODB_PATH=.local/load/dynamodb LOAD_LOG=.local/load/functions.log \
+	  LOAD_DYNAMODB_PATH=.local/load/dynamodb LOAD_LOG=$(CURDIR)/.local/load/functions.log \
 	  cargo bench -p e2e --bench load
 
 package: ## Cross-compile every function for arm64 with cargo-lambda through `sam build`

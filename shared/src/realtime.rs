@@ -167,7 +167,7 @@ impl Push {
                 }
                 Attempt::Transient(cause) => {
                     return (
-                        Attempt::Failed(format!("{cause}; retries exhausted")),
+                        Attempt::Transient(format!("{cause}; retries exhausted")),
                         retries,
                     );
                 }
@@ -241,10 +241,18 @@ impl Push {
                         report.gone = 1;
                         prune(db, &target).await;
                     }
-                    Attempt::Transient(cause) | Attempt::Failed(cause) => {
+                    Attempt::Transient(cause) => {
+                        // API Gateway answered, and kept failing: the client would never learn
+                        // of the gap, so the connection is closed and its client catches up.
                         report.failed = 1;
                         tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed; closing the connection");
                         self.close(&target.connection_id).await;
+                    }
+                    Attempt::Failed(cause) => {
+                        // No answer (timeout, network): closing would most likely fail the same
+                        // way and only add load; the connection's next failure decides.
+                        report.failed = 1;
+                        tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed");
                     }
                 }
                 report

@@ -110,11 +110,11 @@ fn phases(faults: bool) -> Vec<Phase> {
     vec![
         p("steady", 0.0, Fault::None),
         p(
-            "410 Gone on 5% of pushes",
+            "410 Gone on 0.2% of pushes",
             0.15,
             Fault::Management {
                 status: 410,
-                rate: 0.05,
+                rate: 0.002,
             },
         ),
         p("recovery", 0.25, Fault::None),
@@ -418,9 +418,6 @@ impl Client {
         rep: &mut SlotReport,
         pending: &mut HashMap<String, Pending>,
     ) -> bool {
-        if self.slot == 0 && std::env::var("LOAD_TRACE").is_ok() {
-            eprintln!("[{:.3}] slot 0 <- {text}", self.run.now_us() as f64 / 1e6);
-        }
         let Ok(v) = serde_json::from_str::<Value>(text) else {
             return false;
         };
@@ -492,10 +489,12 @@ impl Client {
             let mut ws = match self.connect().await {
                 Ok(ws) => ws,
                 Err(_) => {
+                    // Exponential backoff with full jitter, as a client should: a crowd of
+                    // clients retrying in step would keep an overloaded stack down.
                     rep.connect_failures += 1;
                     failures += 1;
-                    let ms = (100u64 << failures.min(5)).min(3000);
-                    tokio::time::sleep(Duration::from_millis(ms + fastrand::u64(..ms))).await;
+                    let cap = (250u64 << failures.min(6)).min(15_000);
+                    tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(..cap))).await;
                     continue;
                 }
             };
@@ -567,12 +566,6 @@ impl Client {
                         continue;
                     }
                     p.next_try = now + ACK_TIMEOUT;
-                    if self.slot == 0 && std::env::var("LOAD_TRACE").is_ok() {
-                        eprintln!(
-                            "[{:.3}] slot 0 -> {client_id}",
-                            self.run.now_us() as f64 / 1e6
-                        );
-                    }
                     self.run.attempt(client_id);
                     let frame = json!({ "type": "chat_message", "community_id": self.community_id,
                                         "message": p.text, "client_id": client_id });
