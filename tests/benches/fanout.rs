@@ -10,12 +10,11 @@
 //! table, so the receive-side access re-check is measured as it would run); subscriptions are
 //! written directly too, since subscribing one by one would announce presence N^2 times.
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use e2e::*;
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use shared::connections::Subscription;
-use shared::db::{Item, to_item};
+use shared::db::to_item;
 use shared::lms::Enrollment;
 use shared::membership::{CommunityRole, Member};
 use std::time::{Duration, Instant};
@@ -39,35 +38,6 @@ struct Audience {
     sender: User,
     received: mpsc::UnboundedReceiver<(String, Instant)>,
     readers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-async fn batch_put(stack: &Stack, items: Vec<Item>) {
-    let chunks: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
-    stream::iter(chunks)
-        .for_each_concurrent(8, |chunk| async move {
-            let mut pending: Vec<WriteRequest> = chunk
-                .into_iter()
-                .map(|item| {
-                    WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                        .build()
-                })
-                .collect();
-            while !pending.is_empty() {
-                let out = stack
-                    .ddb
-                    .batch_write_item()
-                    .request_items(&stack.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .expect("batch write");
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&stack.table))
-                    .unwrap_or_default();
-            }
-        })
-        .await;
 }
 
 async fn connection_id_of(stack: &Stack, user_id: &str) -> String {
@@ -123,7 +93,7 @@ impl Audience {
             items.push(to_item(&shared::keys::member(&cid, id), &member).unwrap());
             items.push(to_item(&shared::keys::enrollment(&cid, id), &enrollment).unwrap());
         }
-        batch_put(stack, items).await;
+        stack.put_items(items).await;
 
         let (tx, received) = mpsc::unbounded_channel();
         let sockets: Vec<Ws> = stream::iter(users.iter())
@@ -153,7 +123,7 @@ impl Audience {
                 to_item(&shared::keys::subscription(&cid, connection_id), &row).unwrap()
             })
             .collect();
-        batch_put(stack, subscriptions).await;
+        stack.put_items(subscriptions).await;
 
         let readers = sockets
             .into_iter()

@@ -15,14 +15,13 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use e2e::*;
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use shared::access::Access;
 use shared::auth::Principal;
 use shared::cursor::Cursors;
-use shared::db::{Db, Item, to_item};
+use shared::db::{Db, to_item};
 use shared::http::PageParams;
 use shared::lms::Enrollment;
 use shared::membership::{CommunityRole, Member};
@@ -267,37 +266,6 @@ fn summary(tally: &Tally, elapsed: f64) -> Value {
     })
 }
 
-async fn batch_put(stack: &Stack, items: Vec<Item>) {
-    for chunk in items.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        while !pending.is_empty() {
-            let out = stack
-                .ddb
-                .batch_write_item()
-                .request_items(&stack.table, std::mem::take(&mut pending))
-                .send()
-                .await
-                .expect("batch write");
-            pending = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&stack.table))
-                .unwrap_or_default();
-        }
-    }
-}
-
 /// `n` enrolled members of the course, written straight to the table.
 async fn students(stack: &Stack, course: &Course, tag: &str, n: usize) -> Vec<Student> {
     let cid = &course.community_id;
@@ -335,7 +303,7 @@ async fn students(stack: &Stack, course: &Course, tag: &str, n: usize) -> Vec<St
             },
         });
     }
-    batch_put(stack, items).await;
+    stack.put_items(items).await;
     out
 }
 

@@ -789,37 +789,6 @@ impl Requests {
     }
 }
 
-async fn batch_put(stack: &Stack, items: Vec<shared::db::Item>) {
-    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-    use futures::StreamExt;
-    let chunks: Vec<Vec<shared::db::Item>> = items.chunks(25).map(<[_]>::to_vec).collect();
-    futures::stream::iter(chunks)
-        .for_each_concurrent(8, |chunk| async move {
-            let mut pending: Vec<WriteRequest> = chunk
-                .into_iter()
-                .map(|item| {
-                    WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                        .build()
-                })
-                .collect();
-            while !pending.is_empty() {
-                let out = stack
-                    .ddb
-                    .batch_write_item()
-                    .request_items(&stack.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .expect("batch write");
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&stack.table))
-                    .unwrap_or_default();
-            }
-        })
-        .await;
-}
-
 /// Unread counts of many users (BatchGetItem of their state items).
 async fn unread_counts(stack: &Stack, users: &[String]) -> Vec<i64> {
     let db = shared::db::Db::new(stack.ddb.clone(), &stack.table);
@@ -889,7 +858,7 @@ async fn measure_a_post_watched_by_2000_members() {
         items.push(shared::db::to_item(&shared::keys::watch(&c, id), &watch).unwrap());
     }
     let setup = Instant::now();
-    batch_put(&stack, items).await;
+    stack.put_items(items).await;
     println!("setup: {} items written in {:?}", 3 * n, setup.elapsed());
     // A sample of the watchers has a connection open.
     let mut sample = Vec::new();
