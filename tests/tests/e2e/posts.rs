@@ -2030,12 +2030,13 @@ async fn writing_too_fast_answers_429_with_retry_after_and_stores_nothing() {
     );
     assert_eq!(post_count(&stack, &course).await, created as i64);
 
-    // Reactions (60 a minute) and flags (10 a minute), on others' posts.
-    let others: Vec<User> = join_all((0..2).map(|_| stack.member(&course))).await;
+    // Reactions (60 a minute) and flags (10 a minute), on others' posts: more than two windows'
+    // worth of each, so a burst that straddles a minute boundary still goes over in one.
+    let others: Vec<User> = join_all((0..3).map(|_| stack.member(&course))).await;
     let mut targets = Vec::new();
-    for i in 0..14 {
+    for i in 0..21 {
         targets.push(id_of(
-            &new_post(&stack.api(&others[i % 2]), &c, &format!("t{i}")).await,
+            &new_post(&stack.api(&others[i % 3]), &c, &format!("t{i}")).await,
         ));
     }
     let reactions = targets.iter().flat_map(|id| {
@@ -2052,7 +2053,7 @@ async fn writing_too_fast_answers_429_with_retry_after_and_stores_nothing() {
     let accepted = statuses.iter().filter(|s| **s == 201).count();
     assert!(
         statuses.contains(&429),
-        "84 reactions at once hit the limit"
+        "126 reactions at once hit the limit"
     );
     let counted: i64 = join_all(targets.iter().map(|id| read(&api, id)))
         .await
