@@ -309,30 +309,23 @@ pub async fn subscribers(
     community_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Subscription>> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = db
-            .client
-            .query()
-            .table_name(&db.table)
-            .key_condition_expression("PK = :pk")
-            .filter_expression("#t > :now")
-            .expression_attribute_names("#t", "ttl")
-            .expression_attribute_values(":pk", s(keys::subscriptions_pk(community_id)))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        for item in page.items.unwrap_or_default() {
-            out.push(from_item(item)?);
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(out);
-        }
-    }
+    db.client
+        .query()
+        .table_name(&db.table)
+        .key_condition_expression("PK = :pk")
+        .filter_expression("#t > :now")
+        .expression_attribute_names("#t", "ttl")
+        .expression_attribute_values(":pk", s(keys::subscriptions_pk(community_id)))
+        .expression_attribute_values(":now", n(now.timestamp()))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(sdk)?
+        .into_iter()
+        .map(from_item)
+        .collect()
 }
 
 /// Connection ids of one user (notifications go to every one of them).

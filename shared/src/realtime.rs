@@ -528,29 +528,22 @@ async fn query_prefix<T: serde::de::DeserializeOwned>(
     community_id: &str,
     prefix: &str,
 ) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = db
-            .client
-            .query()
-            .table_name(&db.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::community(community_id).pk))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        for item in page.items.unwrap_or_default() {
-            out.push(from_item(item)?);
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(out);
-        }
-    }
+    db.client
+        .query()
+        .table_name(&db.table)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+        .expression_attribute_values(":pk", s(keys::community(community_id).pk))
+        .expression_attribute_values(":prefix", s(prefix))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(sdk)?
+        .into_iter()
+        .map(from_item)
+        .collect()
 }
 
 /// Tells a community's other connections that a user came online (`user_joined`: their first

@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{env_usize, machine, percentile, write_results};
+use common::{env_usize, machine, ms, percentile, write_results};
 use e2e::*;
 use futures::{SinkExt, StreamExt, stream};
 use serde_json::{Value, json};
@@ -804,10 +804,6 @@ fn pct(n: u64, of: u64) -> String {
     } else {
         format!("{:.2}%", 100.0 * n as f64 / of as f64)
     }
-}
-
-fn ms(v: f64) -> String {
-    common::ms(v)
 }
 
 #[tokio::main]

@@ -142,34 +142,29 @@ impl Roster {
         let mut community = None;
         let mut members = HashMap::new();
         let mut enrollments = HashMap::new();
-        let mut start = None;
-        let pk = keys::community(community_id).pk;
-        loop {
-            let out = db
-                .client
-                .query()
-                .table_name(&db.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(&pk))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out.items.unwrap_or_default() {
-                let sk = attr_s(&item, "SK").unwrap_or_default();
-                if sk == keys::community(community_id).sk {
-                    community = Some(from_item::<Community>(item)?);
-                } else if sk.starts_with(keys::MEMBER_PREFIX) {
-                    let m: Member = from_item(item)?;
-                    members.insert(m.user_id.clone(), m);
-                } else if sk.starts_with("ENROLL#") {
-                    let e: Enrollment = from_item(item)?;
-                    enrollments.insert(e.user_id.clone(), e);
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
+        let key = keys::community(community_id);
+        let items = db
+            .client
+            .query()
+            .table_name(&db.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(&key.pk))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(sdk)?;
+        for item in items {
+            let sk = attr_s(&item, "SK").unwrap_or_default();
+            if sk == key.sk {
+                community = Some(from_item::<Community>(item)?);
+            } else if sk.starts_with(keys::MEMBER_PREFIX) {
+                let m: Member = from_item(item)?;
+                members.insert(m.user_id.clone(), m);
+            } else if sk.starts_with("ENROLL#") {
+                let e: Enrollment = from_item(item)?;
+                enrollments.insert(e.user_id.clone(), e);
             }
         }
         Ok(community.map(|community| Self {
@@ -393,35 +388,31 @@ async fn reply_audience(db: &Db, post: &super::jobs::PostRef) -> Result<Vec<Stri
     {
         out.push(root.author_id);
     }
-    let mut start = None;
-    loop {
-        let page = db
-            .client
-            .query()
-            .table_name(&db.table)
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::thread_pk(&post.root_id)))
-            .projection_expression("author_id, is_deleted")
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        for item in page.items.unwrap_or_default() {
-            let deleted = item
-                .get("is_deleted")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false);
-            if !deleted && let Some(author) = attr_s(&item, "author_id") {
-                out.push(author);
-            }
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(out);
+    let items = db
+        .client
+        .query()
+        .table_name(&db.table)
+        .index_name(GSI1)
+        .key_condition_expression("GSI1PK = :pk")
+        .expression_attribute_values(":pk", s(keys::thread_pk(&post.root_id)))
+        .projection_expression("author_id, is_deleted")
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(sdk)?;
+    for item in items {
+        let deleted = item
+            .get("is_deleted")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        if !deleted && let Some(author) = attr_s(&item, "author_id") {
+            out.push(author);
         }
     }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------- writing and pushing

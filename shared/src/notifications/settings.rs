@@ -92,27 +92,20 @@ pub async fn set_watch(db: &Db, access: &Access, watching: bool, now: &str) -> R
 
 /// Every explicit watch and mute of a community (one Query per 1 MB page).
 pub async fn watch_rows(db: &Db, community_id: &str) -> Result<Vec<WatchRow>> {
-    let mut rows = Vec::new();
-    let mut start = None;
-    loop {
-        let out = db
-            .client
-            .query()
-            .table_name(&db.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(keys::watch_pk(community_id)))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        for item in out.items.unwrap_or_default() {
-            rows.push(from_item(item)?);
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(rows);
-        }
-    }
+    db.client
+        .query()
+        .table_name(&db.table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", s(keys::watch_pk(community_id)))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(sdk)?
+        .into_iter()
+        .map(from_item)
+        .collect()
 }
 
 /// The per-user state item: unread count and the types the user turned off.

@@ -210,27 +210,22 @@ pub async fn mine(
     root_id: &str,
     user_id: &str,
 ) -> Result<HashMap<String, Vec<ReactionType>>> {
+    let items = db
+        .client
+        .query()
+        .table_name(&db.table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", s(keys::reactions_pk(root_id, user_id)))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(sdk)?;
     let mut found: HashMap<String, Vec<ReactionType>> = HashMap::new();
-    let mut start = None;
-    loop {
-        let out = db
-            .client
-            .query()
-            .table_name(&db.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(keys::reactions_pk(root_id, user_id)))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        for item in out.items.unwrap_or_default() {
-            let r: Reaction = from_item(item)?;
-            found.entry(r.post_id).or_default().push(r.reaction_type);
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
+    for item in items {
+        let r: Reaction = from_item(item)?;
+        found.entry(r.post_id).or_default().push(r.reaction_type);
     }
     for types in found.values_mut() {
         types.sort_by_key(|t| ReactionType::ALL.iter().position(|a| a == t));
