@@ -7,8 +7,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use sha2::Sha256;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+pub const DEFAULT_PAGE: i32 = 20;
+pub const MAX_PAGE: i32 = 100;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -69,14 +73,56 @@ impl Cursors {
     }
 }
 
+/// `?limit=` and `?cursor=` of a listing.
+#[derive(Debug, Clone)]
+pub struct PageParams {
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+pub fn page_params(q: &HashMap<String, String>) -> Result<PageParams> {
+    let limit = match q.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.parse::<i32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}"
+                )));
+            }
+        },
+    };
+    Ok(PageParams {
+        limit,
+        cursor: q.get("cursor").filter(|c| !c.is_empty()).cloned(),
+    })
+}
+
+/// A page of a listing, as every list endpoint answers.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The same page with each result shown another way.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            results: self.results.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
+}
+
 /// One page of a listing: runs `query` (its key condition and index already set) with the
 /// page's limit and decoded cursor, maps the items to records and signs the next cursor.
 pub async fn query_page<T: serde::de::DeserializeOwned>(
     cursors: &Cursors,
     scope: &str,
-    page: &crate::http::PageParams,
+    page: &PageParams,
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-) -> Result<crate::http::Page<T>> {
+) -> Result<Page<T>> {
     let start = page
         .cursor
         .as_deref()
@@ -94,7 +140,7 @@ pub async fn query_page<T: serde::de::DeserializeOwned>(
         .into_iter()
         .map(crate::db::from_item)
         .collect::<Result<Vec<T>>>()?;
-    Ok(crate::http::Page {
+    Ok(Page {
         results,
         next: out.last_evaluated_key.map(|k| cursors.encode(scope, &k)),
     })

@@ -11,8 +11,6 @@ use std::future::Future;
 
 /// Largest JSON body accepted (posts are at most 40,000 characters; 4 bytes each in the worst case).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
-pub const DEFAULT_PAGE: i32 = 20;
-pub const MAX_PAGE: i32 = 100;
 
 const API_PREFIX: &str = "/api/community/";
 
@@ -98,47 +96,7 @@ pub fn flag(q: &HashMap<String, String>, name: &str) -> Result<Option<bool>> {
     }
 }
 
-/// `?limit=` and `?cursor=` of a listing.
-#[derive(Debug, Clone)]
-pub struct PageParams {
-    pub limit: i32,
-    pub cursor: Option<String>,
-}
-
-pub fn page_params(q: &HashMap<String, String>) -> Result<PageParams> {
-    let limit = match q.get("limit") {
-        None => DEFAULT_PAGE,
-        Some(raw) => match raw.parse::<i32>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(Error::BadRequest(format!(
-                    "limit must be an integer from 1 to {MAX_PAGE}"
-                )));
-            }
-        },
-    };
-    Ok(PageParams {
-        limit,
-        cursor: q.get("cursor").filter(|c| !c.is_empty()).cloned(),
-    })
-}
-
-/// A page of a listing, as every list endpoint answers.
-#[derive(Debug, Serialize)]
-pub struct Page<T> {
-    pub results: Vec<T>,
-    pub next: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// The same page with each result shown another way.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            results: self.results.into_iter().map(f).collect(),
-            next: self.next,
-        }
-    }
-}
+pub use crate::cursor::{DEFAULT_PAGE, MAX_PAGE, Page, PageParams, page_params};
 
 /// Parses a JSON body strictly: 415 if not JSON, 413 if too big, 400 if malformed,
 /// 422 (with the field) if it does not fit the expected shape (unknown fields included).

@@ -1,6 +1,55 @@
 //! Ids: ULIDs (time-sortable) for everything we create; LMS ids are opaque strings we validate.
 
 use crate::error::{Error, Result};
+use std::sync::Arc;
+
+/// Where new ids come from, injected like the clock: the system mints ULIDs, a test can mint a
+/// known sequence (and so predict, say, the id of the notification job a post will queue).
+pub trait Ids: Send + Sync {
+    fn new_id(&self) -> String;
+}
+
+pub type SharedIds = Arc<dyn Ids>;
+
+/// ULIDs, monotonic within the process.
+pub struct Ulids;
+
+impl Ids for Ulids {
+    fn new_id(&self) -> String {
+        new_id()
+    }
+}
+
+pub fn ulids() -> SharedIds {
+    Arc::new(Ulids)
+}
+
+/// ULIDs of one instant with a counter: `prefix` fixes the time part, ids sort in minting order.
+pub struct Sequence {
+    time_ms: u64,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Sequence {
+    pub fn at(time: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            time_ms: time.timestamp_millis().max(0) as u64,
+            next: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// The id the n-th call (from 1) answers.
+    pub fn nth(&self, n: u64) -> String {
+        ulid::Ulid::from_parts(self.time_ms, u128::from(n)).to_string()
+    }
+}
+
+impl Ids for Sequence {
+    fn new_id(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.nth(n)
+    }
+}
 
 /// A new ULID, monotonic within the process so ids minted in one millisecond still sort in order.
 pub fn new_id() -> String {
@@ -46,6 +95,18 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn a_sequence_answers_known_ids_in_order() {
+        let seq = Sequence::at(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let (a, b) = (seq.new_id(), seq.new_id());
+        assert_eq!(
+            (a.as_str(), b.as_str()),
+            (seq.nth(1).as_str(), seq.nth(2).as_str())
+        );
+        assert!(a < b);
+        assert!(parse_ulid("post", &a).is_ok());
     }
 
     #[test]

@@ -10,7 +10,6 @@ pub mod communities;
 pub mod config;
 pub mod connections;
 pub mod cursor;
-pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
@@ -21,11 +20,13 @@ pub mod notifications;
 pub mod posts;
 pub mod ratelimit;
 pub mod realtime;
+pub mod store;
 pub mod telemetry;
 pub mod validate;
 pub mod ws;
 
 pub use error::{Error, Result};
+pub use store::db;
 
 /// Everything a handler needs, built once at cold start and shared by every invocation.
 #[derive(Clone)]
@@ -34,6 +35,7 @@ pub struct App {
     pub db: db::Db,
     pub auth: std::sync::Arc<auth::Verifier>,
     pub clock: clock::SharedClock,
+    pub ids: ids::SharedIds,
     pub cursors: cursor::Cursors,
     /// Pushes to WebSocket connections (absent when no WebSocket API is configured).
     pub push: Option<realtime::Push>,
@@ -56,6 +58,7 @@ impl App {
             db,
             auth: std::sync::Arc::new(auth),
             clock: clock::system(),
+            ids: ids::ulids(),
             push,
         })
     }

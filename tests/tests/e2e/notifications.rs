@@ -941,6 +941,7 @@ async fn measure_a_post_watched_by_2000_members() {
         auth: std::sync::Arc::new(shared::auth::Verifier::new(&config.jwt, None).unwrap()),
         cursors: shared::cursor::Cursors::new(b"measure"),
         clock: shared::clock::system(),
+        ids: shared::ids::ulids(),
         // Pushes go nowhere (the gateway is stopped), but the notifier still looks up every
         // recipient's connections and count, as it does in AWS.
         push: Some(shared::realtime::Push::new(

@@ -1,0 +1,8 @@
+//! The storage layer: every DynamoDB request of the domain is built here, one module per
+//! aggregate, on the adapter in [`db`]. Stores take and answer records and typed outcomes; the
+//! rules above them never see an expression string or a cancellation reason.
+
+pub mod db;
+pub mod outbox;
+
+pub use db::{Db, Item, Refused, Tx, TxOutcome};
