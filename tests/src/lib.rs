@@ -116,6 +116,38 @@ impl Drop for TableGuard {
     }
 }
 
+/// A fresh table in DynamoDB Local, created as the template defines it, with no gateway: the
+/// world of a store test or a use-case test.
+pub struct TestTable {
+    pub db: shared::db::Db,
+    pub name: String,
+    _guard: TableGuard,
+}
+
+impl TestTable {
+    pub async fn new() -> TestTable {
+        let name = format!(
+            "store-{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
+        let endpoint = dynamodb_endpoint();
+        let ddb = dynamodb_client(&endpoint).await;
+        local_gateway::create_table_from_template(&ddb, &template(), &name)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("creating table in DynamoDB Local at {endpoint} (is it running? `make test` starts it): {e}")
+            });
+        TestTable {
+            db: shared::db::Db::new(ddb, &name),
+            _guard: TableGuard {
+                endpoint,
+                table: name.clone(),
+            },
+            name,
+        }
+    }
+}
+
 impl Stack {
     /// A fresh table and gateway.
     pub async fn start() -> Stack {
