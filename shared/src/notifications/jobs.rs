@@ -5,6 +5,7 @@ use super::Kind;
 use crate::chat::ChatEvent;
 use crate::db::{Db, Item, n, s, sdk, to_item};
 use crate::error::{Error, Result};
+use crate::ids::Ids;
 use crate::keys;
 use crate::posts::{PostEvent, PostStatus};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -102,9 +103,15 @@ fn snippet(text: &str) -> String {
     format!("{}…", cut.trim_end())
 }
 
-fn job(kind: JobKind, community_id: &str, actor: super::Actor, at: DateTime<Utc>) -> Job {
+fn job(
+    ids: &dyn Ids,
+    kind: JobKind,
+    community_id: &str,
+    actor: super::Actor,
+    at: DateTime<Utc>,
+) -> Job {
     Job {
-        id: crate::ids::new_id(),
+        id: ids.new_id(),
         kind,
         community_id: community_id.to_string(),
         actor,
@@ -119,7 +126,7 @@ fn job(kind: JobKind, community_id: &str, actor: super::Actor, at: DateTime<Utc>
 
 impl Job {
     /// The job of a post event (none for events that notify nobody).
-    pub fn of_post_event(event: &PostEvent, at: DateTime<Utc>) -> Option<Job> {
+    pub fn of_post_event(event: &PostEvent, at: DateTime<Utc>, ids: &dyn Ids) -> Option<Job> {
         let post = event.post();
         let post_ref = PostRef {
             id: post.id.clone(),
@@ -145,13 +152,14 @@ impl Job {
                     PostStatus::Pending => JobKind::PostPending,
                     PostStatus::Rejected => return None,
                 };
-                let mut j = job(kind, &post.community_id, author, at);
+                let mut j = job(ids, kind, &post.community_id, author, at);
                 j.mentions = mentions.clone();
                 j.snippet = text();
                 j
             }
             PostEvent::Approved { moderator_id, .. } => {
                 let mut j = job(
+                    ids,
                     JobKind::PostApproved,
                     &post.community_id,
                     by(moderator_id),
@@ -167,6 +175,7 @@ impl Job {
                 ..
             } => {
                 let mut j = job(
+                    ids,
                     JobKind::PostRejected,
                     &post.community_id,
                     by(moderator_id),
@@ -179,7 +188,13 @@ impl Job {
             PostEvent::Flagged {
                 flagger_id, reason, ..
             } => {
-                let mut j = job(JobKind::PostFlagged, &post.community_id, by(flagger_id), at);
+                let mut j = job(
+                    ids,
+                    JobKind::PostFlagged,
+                    &post.community_id,
+                    by(flagger_id),
+                    at,
+                );
                 j.reason = Some(snippet(reason));
                 j.snippet = text();
                 j
@@ -190,7 +205,7 @@ impl Job {
     }
 
     /// The job of a chat event: only messages that name someone or answer someone notify.
-    pub fn of_chat_event(event: &ChatEvent, at: DateTime<Utc>) -> Option<Job> {
+    pub fn of_chat_event(event: &ChatEvent, at: DateTime<Utc>, ids: &dyn Ids) -> Option<Job> {
         let ChatEvent::MessageSent(message) = event;
         let mentions = crate::posts::mentions(&message.message);
         if mentions.is_empty() && message.reply_to.is_none() {
@@ -200,7 +215,7 @@ impl Job {
             id: message.sender_id.clone(),
             name: Some(message.sender_name.clone()),
         };
-        let mut j = job(JobKind::ChatMessage, &message.community_id, actor, at);
+        let mut j = job(ids, JobKind::ChatMessage, &message.community_id, actor, at);
         j.mentions = mentions;
         j.snippet = snippet(&message.message);
         j.message = Some(MessageRef {
@@ -265,7 +280,7 @@ pub async fn enqueue(db: &Db, job: &Job) -> Result<()> {
 pub async fn publish_post_events(app: &crate::App, events: &[PostEvent]) {
     let now = app.clock.now();
     for event in events {
-        if let Some(job) = Job::of_post_event(event, now) {
+        if let Some(job) = Job::of_post_event(event, now, app.ids.as_ref()) {
             log_enqueue(&app.db, &job).await;
         }
     }
@@ -275,7 +290,7 @@ pub async fn publish_post_events(app: &crate::App, events: &[PostEvent]) {
 pub async fn publish_chat_events(app: &crate::App, events: &[ChatEvent]) {
     let now = app.clock.now();
     for event in events {
-        if let Some(job) = Job::of_chat_event(event, now) {
+        if let Some(job) = Job::of_chat_event(event, now, app.ids.as_ref()) {
             log_enqueue(&app.db, &job).await;
         }
     }
@@ -302,6 +317,7 @@ mod tests {
     #[test]
     fn a_job_item_carries_its_entity_and_ttl() {
         let j = job(
+            &crate::ids::Ulids,
             JobKind::ChatMessage,
             "c1",
             super::super::Actor {
