@@ -1,17 +1,40 @@
 //! The one access guard: "may user U do action A in community C?".
 //!
 //! Every path that touches a community's objects loads an [`Access`] (one BatchGetItem: the
-//! community, the caller's membership and enrollment) and asks it. The decision itself is the pure
-//! function [`decide`], tested as a matrix.
+//! community, the caller's membership and enrollment) and asks it; a path that decides for many
+//! users at once (the receive-side check of fan-out, the notifier) loads one [`Roster`]. Actions
+//! outside any community (the LMS sync, creating a community) are [`PlatformAction`]s. The
+//! decision itself is the pure function [`decide`], tested as a matrix.
 
 use crate::auth::{Principal, Role};
-use crate::communities::{Community, Visibility};
-use crate::db::{Db, from_item};
 use crate::error::{Error, Result};
-use crate::keys;
-use crate::lms::Enrollment;
-use crate::membership::{CommunityRole, Member};
+use crate::model::{Community, CommunityRole, Enrollment, Member, Visibility};
+use crate::store::{Db, communities as store};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// What a caller may try to do outside any community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformAction {
+    /// Push users, courses and enrollments (the LMS sync).
+    SyncLms,
+    /// Create a community not tied to a course.
+    CreateCommunity,
+}
+
+/// Admins only, for every platform action.
+pub fn require_platform(principal: &Principal, action: PlatformAction) -> Result<()> {
+    if principal.is_admin() {
+        return Ok(());
+    }
+    Err(Error::Forbidden(
+        match action {
+            PlatformAction::SyncLms => "LMS sync requires an admin token",
+            PlatformAction::CreateCommunity => "only admins may create communities",
+        }
+        .into(),
+    ))
+}
 
 /// What a caller may try to do in a community.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +55,8 @@ pub enum Action {
     Update,
     /// Change members' roles or remove members.
     ManageMembers,
+    /// Make a member an instructor of the community (a role the LMS sets for course instructors).
+    AssignInstructor,
 }
 
 /// The facts a decision depends on.
@@ -114,6 +139,7 @@ pub fn decide(f: &Facts<'_>, action: Action) -> Decision {
         Action::Update | Action::ManageMembers => {
             admin || role.is_some_and(|r| r >= CommunityRole::Instructor)
         }
+        Action::AssignInstructor => admin,
     };
     if allowed {
         Decision::Allow
@@ -157,33 +183,25 @@ impl Access {
         community_ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<Vec<Self>> {
-        let mut out = Vec::with_capacity(community_ids.len());
-        for chunk in community_ids.chunks(33) {
-            let keys: Vec<_> = chunk
-                .iter()
-                .flat_map(|id| {
-                    [
-                        keys::community(id),
-                        keys::member(id, &principal.user_id),
-                        keys::enrollment(id, &principal.user_id),
-                    ]
-                })
-                .collect();
-            let mut items = db.get_many(&keys).await?.into_iter();
-            while let (Some(community), Some(membership), Some(enrollment)) =
-                (items.next(), items.next(), items.next())
-            {
-                let Some(community) = community else { continue };
-                out.push(Self {
-                    principal: principal.clone(),
-                    community: from_item(community)?,
-                    membership: membership.map(from_item).transpose()?,
-                    enrollment: enrollment.map(from_item).transpose()?,
-                    now,
-                });
-            }
+        Ok(store::facts_of_user(db, &principal.user_id, community_ids)
+            .await?
+            .into_iter()
+            .map(|(community, membership, enrollment)| Self {
+                principal: principal.clone(),
+                community,
+                membership,
+                enrollment,
+                now,
+            })
+            .collect())
+    }
+
+    /// The same access after the community changed (a settings update).
+    pub fn with_community(&self, community: Community) -> Self {
+        Self {
+            community,
+            ..self.clone()
         }
-        Ok(out)
     }
 
     pub fn facts(&self) -> Facts<'_> {
@@ -215,6 +233,7 @@ impl Access {
                     Action::Update | Action::ManageMembers => {
                         "only the community's instructors and admins may do this"
                     }
+                    Action::AssignInstructor => "only admins may make a member an instructor",
                     Action::View => "you may not see this community",
                 }
                 .into(),
@@ -228,6 +247,122 @@ impl Access {
 
     pub fn is_moderator(&self) -> bool {
         self.can(Action::Moderate)
+    }
+}
+
+/// The facts the access rule needs about many users of one community, read at once: the one
+/// loader behind every decision made for users who are not the caller (the receive-side check of
+/// fan-out, the notifier).
+#[derive(Debug, Clone)]
+pub struct Roster {
+    community: Community,
+    members: HashMap<String, Member>,
+    enrollments: HashMap<String, Enrollment>,
+    /// Platform roles known to the caller (from connections or watch rows); anyone else is judged
+    /// as a student, the strictest.
+    roles: HashMap<String, Role>,
+    now: DateTime<Utc>,
+}
+
+impl Roster {
+    /// The whole community partition (community, memberships, enrollments): a few Query pages
+    /// even for thousands of members. `None` if the community does not exist.
+    pub async fn whole(
+        db: &Db,
+        community_id: &str,
+        consistent: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Self>> {
+        Ok(store::partition(db, community_id, consistent).await?.map(
+            |(community, (members, enrollments))| Self {
+                community,
+                members,
+                enrollments,
+                roles: HashMap::new(),
+                now,
+            },
+        ))
+    }
+
+    /// Only the given users of a known community (BatchGetItems of their membership and
+    /// enrollment).
+    pub async fn of(
+        db: &Db,
+        community: Community,
+        users: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        let (members, enrollments) = store::facts_of_users(db, &community.id, users).await?;
+        Ok(Self {
+            community,
+            members,
+            enrollments,
+            roles: HashMap::new(),
+            now,
+        })
+    }
+
+    /// Whichever read is cheaper for these users: up to [`store::USERS_PER_BATCH`], one
+    /// BatchGetItem; beyond, the whole partition, whose cost is the roster's size in 4 KB units
+    /// rather than one read per item.
+    pub async fn for_users(
+        db: &Db,
+        community: &Community,
+        users: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        if users.len() <= store::USERS_PER_BATCH {
+            return Self::of(db, community.clone(), users, now).await;
+        }
+        Ok(Self::whole(db, &community.id, true, now)
+            .await?
+            .unwrap_or_else(|| Self {
+                community: community.clone(),
+                members: HashMap::new(),
+                enrollments: HashMap::new(),
+                roles: HashMap::new(),
+                now,
+            }))
+    }
+
+    /// Adds what is known of users' platform roles.
+    pub fn with_roles(mut self, roles: impl IntoIterator<Item = (String, Role)>) -> Self {
+        self.roles.extend(roles);
+        self
+    }
+
+    pub fn community(&self) -> &Community {
+        &self.community
+    }
+
+    /// The one access rule, applied to a user who is not the caller.
+    pub fn allows(&self, user_id: &str, action: Action) -> bool {
+        let principal = Principal {
+            user_id: user_id.to_string(),
+            role: self.roles.get(user_id).copied().unwrap_or(Role::Student),
+            name: String::new(),
+            username: None,
+        };
+        let facts = Facts {
+            principal: &principal,
+            community: &self.community,
+            membership: self.members.get(user_id),
+            enrollment: self.enrollments.get(user_id),
+            now: self.now,
+        };
+        decide(&facts, action) == Decision::Allow
+    }
+
+    /// The course's instructors and the members holding moderator or instructor.
+    pub fn moderators(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.community.instructor_ids.clone();
+        out.extend(
+            self.members
+                .values()
+                .filter(|m| m.role >= CommunityRole::Moderator)
+                .map(|m| m.user_id.clone()),
+        );
+        out
     }
 }
 

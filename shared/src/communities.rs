@@ -1,49 +1,17 @@
 //! Communities: one per course (created by the LMS sync) or created by an admin; their profile,
 //! settings and the counters `member_count` and `post_count`.
 
-use crate::access::{Access, Action};
+use crate::access::{Access, Action, PlatformAction, require_platform};
 use crate::auth::Principal;
-use crate::cursor::Cursors;
-use crate::db::{Db, from_item, key_item, s, sdk, to_item, with_gsi};
+use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, FieldError, Result};
-use crate::http::{Page, PageParams};
-use crate::keys::{self, GSI1};
-use crate::membership::CommunityRole;
+use crate::ids::Ids;
+use crate::model::CommunityRole;
+use crate::store::{Db, communities as store, lms as lms_store};
 use crate::validate;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    #[default]
-    Public,
-    Private,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Community {
-    pub id: String,
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub visibility: Visibility,
-    #[serde(default)]
-    pub banner_image: Option<String>,
-    #[serde(default)]
-    pub require_post_approval: bool,
-    #[serde(default)]
-    pub course_id: Option<String>,
-    /// The course's instructors (kept by the LMS sync); they hold `instructor` here.
-    #[serde(default)]
-    pub instructor_ids: Vec<String>,
-    #[serde(default)]
-    pub member_count: i64,
-    #[serde(default)]
-    pub post_count: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
+pub use crate::model::{Community, Visibility};
 
 /// A community as the API shows it to one caller.
 #[derive(Debug, Serialize)]
@@ -65,15 +33,6 @@ impl CommunityView {
     }
 }
 
-/// The community item with its listing index key.
-pub fn community_item(c: &Community) -> Result<crate::db::Item> {
-    Ok(with_gsi(
-        to_item(&keys::community(&c.id), c)?,
-        GSI1,
-        &keys::community_listing(&c.id),
-    ))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCommunity {
@@ -85,17 +44,15 @@ pub struct CreateCommunity {
 }
 
 /// Creates a community not tied to a course (admins only).
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn create(
     db: &Db,
+    ids: &dyn Ids,
     principal: &Principal,
     input: CreateCommunity,
     now: &str,
 ) -> Result<Community> {
-    if !principal.is_admin() {
-        return Err(Error::Forbidden(
-            "only admins may create communities".into(),
-        ));
-    }
+    require_platform(principal, PlatformAction::CreateCommunity)?;
     let mut errors = Vec::new();
     let title = validate::text(
         &mut errors,
@@ -114,7 +71,7 @@ pub async fn create(
         return Err(Error::Validation(errors));
     }
     let c = Community {
-        id: crate::ids::new_id(),
+        id: ids.new_id(),
         title: title.unwrap_or_default(),
         description: description.unwrap_or_default(),
         visibility: input.visibility.unwrap_or_default(),
@@ -127,14 +84,7 @@ pub async fn create(
         created_at: now.into(),
         updated_at: now.into(),
     };
-    db.client
-        .put_item()
-        .table_name(&db.table)
-        .set_item(Some(community_item(&c)?))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await
-        .map_err(sdk)?;
+    store::insert_community(db, &c).await?;
     Ok(c)
 }
 
@@ -164,6 +114,7 @@ pub struct UpdateCommunity {
 }
 
 /// Updates settings (instructor+); only the given fields change.
+#[tracing::instrument(skip_all, fields(community_id = %access.community.id, user_id = %access.principal.user_id))]
 pub async fn update(
     db: &Db,
     access: &Access,
@@ -187,42 +138,20 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let mut sets = vec!["updated_at = :now".to_string()];
-    let mut req = db
-        .client
-        .update_item()
-        .table_name(&db.table)
-        .set_key(Some(key_item(&keys::community(&access.community.id))))
-        .condition_expression("attribute_exists(PK)")
-        .expression_attribute_values(":now", s(now))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-    if let Some(t) = title {
-        sets.push("title = :title".into());
-        req = req.expression_attribute_values(":title", s(t));
-    }
-    if let Some(d) = description {
-        sets.push("description = :d".into());
-        req = req.expression_attribute_values(":d", s(d));
-    }
-    if let Some(v) = input.visibility {
-        sets.push("visibility = :v".into());
-        req = req.expression_attribute_values(":v", serde_dynamo::to_attribute_value(v)?);
-    }
-    if banner_given {
-        sets.push("banner_image = :b".into());
-        req = req.expression_attribute_values(":b", serde_dynamo::to_attribute_value(banner)?);
-    }
-    if let Some(r) = input.require_post_approval {
-        sets.push("require_post_approval = :r".into());
-        req =
-            req.expression_attribute_values(":r", aws_sdk_dynamodb::types::AttributeValue::Bool(r));
-    }
-    let out = req
-        .update_expression(format!("SET {}", sets.join(", ")))
-        .send()
-        .await
-        .map_err(sdk)?;
-    from_item(out.attributes.unwrap_or_default())
+    store::update_community(
+        db,
+        &access.community.id,
+        store::CommunityChanges {
+            title,
+            description,
+            visibility: input.visibility,
+            banner_image: banner_given.then_some(banner),
+            require_post_approval: input.require_post_approval,
+        },
+        now,
+    )
+    .await?
+    .ok_or(Error::NotFound("community"))
 }
 
 /// Filters of the community listing.
@@ -250,10 +179,7 @@ pub async fn list(
         ));
     }
     if let Some(course_id) = &filter.course {
-        let Some(course) = db
-            .get::<crate::lms::Course>(&keys::course(course_id))
-            .await?
-        else {
+        let Some(course) = lms_store::course(db, course_id).await? else {
             return Ok(Page {
                 results: vec![],
                 next: None,
@@ -270,7 +196,7 @@ pub async fn list(
         });
     }
     if filter.mine {
-        let ids = crate::membership::communities_of(db, &principal.user_id).await?;
+        let ids = store::community_ids_of(db, &principal.user_id).await?;
         let results = Access::load_many(db, principal, &ids, now)
             .await?
             .iter()
@@ -282,42 +208,15 @@ pub async fn list(
             next: None,
         });
     }
-    let scope = "communities";
-    let start = page
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(scope, c))
-        .transpose()?;
-    let mut q = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(GSI1)
-        .key_condition_expression("GSI1PK = :pk")
-        .expression_attribute_values(":pk", s("COMMUNITIES"))
-        .scan_index_forward(false)
-        .limit(page.limit)
-        .set_exclusive_start_key(start);
-    if !principal.is_admin() {
-        q = q
-            .filter_expression("visibility = :public")
-            .expression_attribute_values(":public", s("public"));
-    }
-    let out = q.send().await.map_err(sdk)?;
+    let listed = store::listing_page(db, cursors, page, principal.is_admin()).await?;
     // The page's communities with the caller's role in each: one BatchGetItem per 33.
-    let ids: Vec<String> = out
-        .items
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|i| crate::db::attr_s(i, "id"))
-        .collect();
-    let results = Access::load_many(db, principal, &ids, now)
+    let results = Access::load_many(db, principal, &listed.results, now)
         .await?
         .iter()
         .map(CommunityView::of)
         .collect();
     Ok(Page {
         results,
-        next: out.last_evaluated_key.map(|k| cursors.encode(scope, &k)),
+        next: listed.next,
     })
 }

@@ -11,6 +11,11 @@ pub struct Config {
     /// Base URL of the WebSocket API's Management API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     pub ws_management_endpoint: Option<String>,
     pub notification_retention_days: u32,
+    /// Recipients one notifier invocation handles before splitting a job into parts
+    /// (`NOTIFY_PART_SIZE`, default 500).
+    pub notify_part_size: usize,
+    /// PostToConnection calls in flight per fan-out (`FANOUT_CONCURRENCY`, default 64).
+    pub fanout_concurrency: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +55,17 @@ impl Config {
                 .map_err(|_| ConfigError("NOTIFICATION_RETENTION_DAYS must be a number".into()))?,
             None => 90,
         };
+        let number = |k: &str, default: usize| match optional(k) {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError(format!("{k} must be a positive number"))),
+            None => Ok(default),
+        };
         Ok(Self {
+            notify_part_size: number("NOTIFY_PART_SIZE", 500)?,
+            fanout_concurrency: number("FANOUT_CONCURRENCY", 64)?,
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 secret: jwt_secret.map(String::into_bytes),
@@ -114,5 +129,19 @@ mod tests {
         assert_eq!(c.notification_retention_days, 90);
         assert_eq!(c.cursor_secret, b"0123456789abcdef0123456789abcdef");
         assert!(c.ws_management_endpoint.is_none());
+        assert_eq!((c.notify_part_size, c.fanout_concurrency), (500, 64));
+    }
+
+    #[test]
+    fn when_a_number_is_not_one_config_is_refused() {
+        let err = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+            ("NOTIFY_PART_SIZE", "0"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("NOTIFY_PART_SIZE"));
     }
 }

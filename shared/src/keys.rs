@@ -60,6 +60,8 @@ pub fn membership_by_user(user_id: &str, community_id: &str) -> Key {
     key(format!("USER#{user_id}#COMMUNITIES"), community_id)
 }
 
+pub const ENROLLMENT_PREFIX: &str = "ENROLL#";
+
 /// `COMMUNITY#{id} / ENROLL#{user_id}`: the user's enrollment in the community's course.
 ///
 /// Stored beside the community so the access guard reads community, membership and enrollment in
@@ -67,7 +69,7 @@ pub fn membership_by_user(user_id: &str, community_id: &str) -> Key {
 pub fn enrollment(community_id: &str, user_id: &str) -> Key {
     key(
         format!("COMMUNITY#{community_id}"),
-        format!("ENROLL#{user_id}"),
+        format!("{ENROLLMENT_PREFIX}{user_id}"),
     )
 }
 

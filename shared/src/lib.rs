@@ -16,6 +16,7 @@ pub mod ids;
 pub mod keys;
 pub mod lms;
 pub mod membership;
+pub mod model;
 pub mod notifications;
 pub mod posts;
 pub mod ratelimit;

@@ -1,38 +1,25 @@
 //! LMS sync: users, courses (each with its community, 1:1) and enrollments pushed by the LMS.
 //! Every operation is an idempotent upsert: repeating one writes nothing.
 
+use crate::access::{PlatformAction, require_platform};
 use crate::auth::Principal;
-use crate::communities::{Community, Visibility, community_item};
-use crate::db::{Db, WriteOutcome, key_item, s, sdk, to_item};
 use crate::error::{Error, FieldError, Result};
-use crate::keys;
-use crate::membership::{CommunityRole, Member, put_member};
+use crate::ids::Ids;
+use crate::model::{Community, CommunityRole, Member, Visibility};
+use crate::store::{Db, lms as store};
 use crate::validate;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+pub use crate::model::{Course, Enrollment, User};
 
 pub const MAX_INSTRUCTORS: usize = 50;
 
 fn require_admin(p: &Principal) -> Result<()> {
-    if p.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("LMS sync requires an admin token".into()))
-    }
+    require_platform(p, PlatformAction::SyncLms)
 }
 
 // ---------------------------------------------------------------- users
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct User {
-    pub user_id: String,
-    pub name: String,
-    pub username: String,
-    #[serde(default)]
-    pub avatar_url: Option<String>,
-    pub updated_at: String,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,7 +69,7 @@ pub async fn upsert_user(
         return Err(Error::Validation(errors));
     }
     let (name, username) = (name.unwrap_or_default(), username.unwrap_or_default());
-    let existing = db.get::<User>(&keys::user(user_id)).await?;
+    let existing = store::user(db, user_id).await?;
     if let Some(u) = &existing
         && u.name == name
         && u.username == username
@@ -97,79 +84,22 @@ pub async fn upsert_user(
         avatar_url,
         updated_at: now.into(),
     };
-    let claim = Put::builder()
-        .table_name(&db.table)
-        .set_item(Some(to_item(
-            &keys::username(&user.username),
-            &serde_json::json!({ "user_id": user_id }),
-        )?))
-        .condition_expression("attribute_not_exists(PK) OR user_id = :me")
-        .expression_attribute_values(":me", s(user_id))
-        .build()
-        .map_err(Error::internal)?;
-    let mut items = vec![
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&db.table)
-                    .set_item(Some(to_item(&keys::user(user_id), &user)?))
-                    .build()
-                    .map_err(Error::internal)?,
-            )
-            .build(),
-        TransactWriteItem::builder().put(claim).build(),
-    ];
-    if let Some(old) = existing
-        .as_ref()
-        .filter(|o| !o.username.eq_ignore_ascii_case(&user.username))
-    {
-        items.push(
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(&db.table)
-                        .set_key(Some(key_item(&keys::username(&old.username))))
-                        .build()
-                        .map_err(Error::internal)?,
-                )
-                .build(),
-        );
-    }
-    match db.transact(items).await? {
-        WriteOutcome::Done => Ok((user, true)),
-        WriteOutcome::ConditionFailed(_) => Err(Error::Conflict(format!(
+    if store::put_user(db, &user, existing.as_ref()).await? {
+        Ok((user, true))
+    } else {
+        Err(Error::Conflict(format!(
             "username {} belongs to another user",
             user.username
-        ))),
+        )))
     }
 }
 
 /// Resolves `@username` to a user id (mentions).
 pub async fn user_id_by_username(db: &Db, username: &str) -> Result<Option<String>> {
-    #[derive(Deserialize)]
-    struct Claim {
-        user_id: String,
-    }
-    Ok(db
-        .get::<Claim>(&keys::username(username))
-        .await?
-        .map(|c| c.user_id))
+    store::user_id_by_username(db, username).await
 }
 
 // ---------------------------------------------------------------- courses
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Course {
-    pub course_id: String,
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub instructor_ids: Vec<String>,
-    pub community_id: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,8 +111,10 @@ pub struct CourseInput {
 
 /// Upserts a course; creates its community (with its instructors as members) the first time.
 /// Answers the course and whether anything was written.
+#[tracing::instrument(skip_all, fields(course_id))]
 pub async fn upsert_course(
     db: &Db,
+    ids: &dyn Ids,
     principal: &Principal,
     course_id: &str,
     input: CourseInput,
@@ -226,9 +158,11 @@ pub async fn upsert_course(
     let title = title.unwrap_or_default();
 
     for _attempt in 0..4 {
-        let existing = db.get::<Course>(&keys::course(course_id)).await?;
+        let existing = store::course(db, course_id).await?;
         let outcome = match &existing {
-            None => create_course(db, course_id, &title, &description, &instructors, now).await?,
+            None => {
+                create_course(db, ids, course_id, &title, &description, &instructors, now).await?
+            }
             Some(c)
                 if c.title == title
                     && c.description == description
@@ -248,26 +182,16 @@ pub async fn upsert_course(
     ))
 }
 
-fn instructor_member(community_id: &str, user_id: &str, now: &str) -> Member {
-    Member {
-        community_id: community_id.into(),
-        user_id: user_id.into(),
-        name: user_id.into(),
-        username: None,
-        role: CommunityRole::Instructor,
-        joined_at: now.into(),
-    }
-}
-
 async fn create_course(
     db: &Db,
+    ids: &dyn Ids,
     course_id: &str,
     title: &str,
     description: &str,
     instructors: &[String],
     now: &str,
 ) -> Result<Option<Course>> {
-    let community_id = crate::ids::new_id();
+    let community_id = ids.new_id();
     let course = Course {
         course_id: course_id.into(),
         title: title.into(),
@@ -291,38 +215,13 @@ async fn create_course(
         created_at: now.into(),
         updated_at: now.into(),
     };
-    let mut items = vec![
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&db.table)
-                    .set_item(Some(to_item(&keys::course(course_id), &course)?))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-                    .map_err(Error::internal)?,
-            )
-            .build(),
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&db.table)
-                    .set_item(Some(community_item(&community)?))
-                    .build()
-                    .map_err(Error::internal)?,
-            )
-            .build(),
-    ];
-    for i in instructors {
-        items.push(
-            TransactWriteItem::builder()
-                .put(put_member(db, &instructor_member(&community_id, i, now))?)
-                .build(),
-        );
-    }
-    Ok(match db.transact(items).await? {
-        WriteOutcome::Done => Some(course),
-        WriteOutcome::ConditionFailed(_) => None,
-    })
+    let members: Vec<Member> = instructors
+        .iter()
+        .map(|i| Member::instructor(&community_id, i, now))
+        .collect();
+    Ok(store::create_course(db, &course, &community, &members)
+        .await?
+        .then_some(course))
 }
 
 async fn update_course(
@@ -343,14 +242,10 @@ async fn update_course(
         .iter()
         .filter(|i| !instructors.contains(i))
         .collect();
-    let current = db
-        .get_many(
-            &added
-                .iter()
-                .map(|u| keys::member(cid, u))
-                .collect::<Vec<_>>(),
-        )
-        .await?;
+    let added_ids: Vec<&str> = added.iter().map(|u| u.as_str()).collect();
+    let removed_ids: Vec<&str> = removed.iter().map(|u| u.as_str()).collect();
+    let current = crate::store::communities::members(db, cid, &added_ids).await?;
+    let removed_members = crate::store::communities::members(db, cid, &removed_ids).await?;
     let course = Course {
         title: title.into(),
         description: description.into(),
@@ -358,113 +253,36 @@ async fn update_course(
         updated_at: now.into(),
         ..old.clone()
     };
-    // The course item is replaced only if it is still the version we read.
-    let mut items = vec![
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&db.table)
-                    .set_item(Some(to_item(&keys::course(&old.course_id), &course)?))
-                    .condition_expression("updated_at = :seen")
-                    .expression_attribute_values(":seen", s(&old.updated_at))
-                    .build()
-                    .map_err(Error::internal)?,
-            )
-            .build(),
-    ];
-    let mut new_members = 0i64;
-    let role_update = |user: &str, role: CommunityRole| {
-        Update::builder()
-            .table_name(&db.table)
-            .set_key(Some(key_item(&keys::member(cid, user))))
-            .update_expression("SET #r = :r")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#r", "role")
-            .expression_attribute_values(":r", s(crate::membership::role_str(role)))
-            .build()
-            .map_err(Error::internal)
+    let mut changes = store::InstructorChanges {
+        new_members: Vec::new(),
+        role_changes: Vec::new(),
     };
     for (user, existing) in added.iter().zip(current) {
-        let item = if existing.is_some() {
-            TransactWriteItem::builder()
-                .update(role_update(user, CommunityRole::Instructor)?)
-                .build()
-        } else {
-            new_members += 1;
-            TransactWriteItem::builder()
-                .put(put_member(db, &instructor_member(cid, user, now))?)
-                .build()
-        };
-        items.push(item);
-    }
-    // Former instructors stay in the community as plain members.
-    let removed_members = db
-        .get_many(
-            &removed
-                .iter()
-                .map(|u| keys::member(cid, u))
-                .collect::<Vec<_>>(),
-        )
-        .await?;
-    for (user, existing) in removed.iter().zip(removed_members) {
         if existing.is_some() {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(role_update(user, CommunityRole::Member)?)
-                    .build(),
-            );
+            changes
+                .role_changes
+                .push((user.to_string(), CommunityRole::Instructor));
+        } else {
+            changes.new_members.push(Member::instructor(cid, user, now));
         }
     }
-    items.push(
-        TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(&db.table)
-                    .set_key(Some(key_item(&keys::community(cid))))
-                    .update_expression(
-                        "SET instructor_ids = :i, updated_at = :now ADD member_count :d",
-                    )
-                    .condition_expression("attribute_exists(PK)")
-                    .expression_attribute_values(
-                        ":i",
-                        serde_dynamo::to_attribute_value(instructors)?,
-                    )
-                    .expression_attribute_values(":now", s(now))
-                    .expression_attribute_values(":d", crate::db::n(new_members))
-                    .build()
-                    .map_err(Error::internal)?,
-            )
-            .build(),
-    );
-    Ok(match db.transact(items).await? {
-        WriteOutcome::Done => Some(course),
-        WriteOutcome::ConditionFailed(_) => None,
-    })
+    // Former instructors stay in the community as plain members.
+    for (user, existing) in removed.iter().zip(removed_members) {
+        if existing.is_some() {
+            changes
+                .role_changes
+                .push((user.to_string(), CommunityRole::Member));
+        }
+    }
+    // The course item is replaced only if it is still the version we read.
+    Ok(
+        store::update_course(db, &course, &old.updated_at, &changes, now)
+            .await?
+            .then_some(course),
+    )
 }
 
 // ---------------------------------------------------------------- enrollments
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Enrollment {
-    pub course_id: String,
-    pub community_id: String,
-    pub user_id: String,
-    pub is_active: bool,
-    #[serde(default)]
-    pub expiry_date: Option<String>,
-    pub updated_at: String,
-}
-
-impl Enrollment {
-    /// Active and not yet expired at `now`.
-    pub fn is_current(&self, now: DateTime<Utc>) -> bool {
-        self.is_active
-            && match &self.expiry_date {
-                None => true,
-                Some(d) => DateTime::parse_from_rfc3339(d).is_ok_and(|d| d > now),
-            }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -518,12 +336,10 @@ pub async fn upsert_enrollment(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let course = db
-        .get::<Course>(&keys::course(course_id))
+    let course = store::course(db, course_id)
         .await?
         .ok_or(Error::NotFound("course"))?;
-    let key = keys::enrollment(&course.community_id, user_id);
-    let existing = db.get::<Enrollment>(&key).await?;
+    let existing = store::enrollment(db, &course.community_id, user_id).await?;
     let enrollment = Enrollment {
         course_id: course_id.into(),
         community_id: course.community_id.clone(),
@@ -538,13 +354,7 @@ pub async fn upsert_enrollment(
     {
         return Ok((e, false));
     }
-    db.client
-        .put_item()
-        .table_name(&db.table)
-        .set_item(Some(to_item(&key, &enrollment)?))
-        .send()
-        .await
-        .map_err(sdk)?;
+    store::put_enrollment(db, &enrollment).await?;
     Ok((enrollment, true))
 }
 
@@ -556,21 +366,10 @@ pub async fn delete_enrollment(
     user_id: &str,
 ) -> Result<()> {
     require_admin(principal)?;
-    let course = db
-        .get::<Course>(&keys::course(course_id))
+    let course = store::course(db, course_id)
         .await?
         .ok_or(Error::NotFound("course"))?;
-    db.client
-        .delete_item()
-        .table_name(&db.table)
-        .set_key(Some(key_item(&keys::enrollment(
-            &course.community_id,
-            user_id,
-        ))))
-        .send()
-        .await
-        .map_err(sdk)?;
-    Ok(())
+    store::delete_enrollment(db, &course.community_id, user_id).await
 }
 
 #[cfg(test)]

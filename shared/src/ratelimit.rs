@@ -1,9 +1,8 @@
 //! Per-user write rate limits: a fixed-window counter per (user, action) in the table, one
 //! conditional UpdateItem per accepted write, expired by TTL.
 
-use crate::db::{Db, is_condition_failed, key_item, n, sdk};
 use crate::error::{Error, Result};
-use crate::keys;
+use crate::store::Db;
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy)]
@@ -38,26 +37,20 @@ pub const CHAT: Limit = Limit {
 pub async fn check(db: &Db, user_id: &str, limit: Limit, now: DateTime<Utc>) -> Result<()> {
     let t = now.timestamp();
     let window = t - t.rem_euclid(limit.window_secs);
-    let key = keys::rate_window(user_id, limit.action, window);
-    let out = db
-        .client
-        .update_item()
-        .table_name(&db.table)
-        .set_key(Some(key_item(&key)))
-        .update_expression("ADD #c :one SET #t = :ttl")
-        .condition_expression("attribute_not_exists(#c) OR #c < :max")
-        .expression_attribute_names("#c", "count")
-        .expression_attribute_names("#t", "ttl")
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":max", n(limit.max))
-        .expression_attribute_values(":ttl", n(window + limit.window_secs * 2))
-        .send()
-        .await;
-    match out {
-        Ok(_) => Ok(()),
-        Err(e) if is_condition_failed(&e) => Err(Error::RateLimited {
+    if crate::store::settings::count_attempt(
+        db,
+        user_id,
+        limit.action,
+        window,
+        limit.window_secs,
+        limit.max,
+    )
+    .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::RateLimited {
             retry_after_secs: (window + limit.window_secs - t).max(1) as u64,
-        }),
-        Err(e) => Err(sdk(e)),
+        })
     }
 }

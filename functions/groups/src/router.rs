@@ -37,7 +37,10 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         }
         ("POST", ["groups"]) => {
             let input = json_body(&req)?;
-            created(&communities::create(&app.db, &caller, input, &app.now_iso()).await?)
+            created(
+                &communities::create(&app.db, app.ids.as_ref(), &caller, input, &app.now_iso())
+                    .await?,
+            )
         }
         (_, ["groups"]) => Err(Error::MethodNotAllowed),
         (_, ["groups", id, rest @ ..]) => {
@@ -68,11 +71,7 @@ async fn community_route(
         ("PATCH" | "PUT", []) => {
             let input = json_body(req)?;
             let community = communities::update(db, access, input, &app.now_iso()).await?;
-            let refreshed = Access {
-                community,
-                ..access.clone()
-            };
-            ok(&CommunityView::of(&refreshed))
+            ok(&CommunityView::of(&access.with_community(community)))
         }
         ("POST", ["join"]) => {
             let (member, joined) = membership::join(db, access, &app.now_iso()).await?;
@@ -87,9 +86,8 @@ async fn community_route(
             no_content()
         }
         ("GET", ["members"]) => {
-            access.require(Action::Read)?;
             let page = page_params(&query(req))?;
-            ok(&membership::list(db, &app.cursors, &access.community.id, &page).await?)
+            ok(&membership::list(db, &app.cursors, access, &page).await?)
         }
         ("PATCH" | "PUT", ["members", user_id]) => {
             let user_id = parse_external("user", user_id)?;

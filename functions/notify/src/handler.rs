@@ -62,7 +62,13 @@ async fn on_record(app: &App, record: &EventRecord) -> Result<()> {
     match classify(record)? {
         Change::Job(item) => {
             let (job_id, part) = (item.job.id.clone(), item.part);
-            let report = fanout::process(app, *item).await?;
+            let notifier = fanout::Notifier {
+                db: &app.db,
+                push: app.push.as_ref(),
+                retention_days: app.config.notification_retention_days,
+                part_size: app.config.notify_part_size,
+            };
+            let report = fanout::process(notifier, *item, app.clock.now()).await?;
             tracing::info!(job_id, part, report = ?report, "notification job done");
         }
         Change::UnreadGone { user_id } => notifications::forget_unread(&app.db, &user_id).await?,

@@ -2,46 +2,36 @@
 //! recipient), writes the notifications with their counters in bounded transactions and pushes
 //! each to its recipient's open connections with the new unread count.
 //!
-//! Work per invocation is bounded: a job with more than [`PART_SIZE`] recipients is split into
+//! Work per invocation is bounded: a job with more than `NOTIFY_PART_SIZE` recipients is split into
 //! part items (each with its resolved recipients) that reach the notifier as their own stream
 //! records. Delivery is at least once and idempotent: a notification's key is derived from
 //! (job, recipient), so a retried batch finds it there and neither writes nor counts it again.
 
-use super::jobs::{Delivery, Job, JobItem, JobKind, job_item};
-use super::settings::{self, State, WatchRow};
-use super::{Actor, Kind, Notification, Target, create_actions, notification_id};
-use crate::access::{Action, Decision, Facts, decide};
-use crate::auth::{Principal, Role};
-use crate::communities::Community;
-use crate::db::{Db, Item, WriteOutcome, attr_n, attr_s, from_item, s, sdk};
+use super::jobs::{Delivery, Job, JobItem, JobKind};
+use super::settings::{self, WatchRow};
+use super::{Actor, Kind, Notification, Target, notification_id};
+use crate::access::{Action, Roster};
 use crate::error::{Error, Result};
-use crate::keys::{self, GSI1, Key};
-use crate::lms::Enrollment;
-use crate::membership::{CommunityRole, Member};
-use crate::realtime::{self, DeliveryReport, Target as Connection};
+use crate::realtime::{self, DeliveryReport, Push, Target as Connection};
+use crate::store::{Db, communities as community_store, lms as lms_store, notifications as store};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-/// Recipients handled by one notifier invocation; more are split into part items (override
-/// with `NOTIFY_PART_SIZE`).
-pub const PART_SIZE: usize = 500;
-
-fn part_size() -> usize {
-    std::env::var("NOTIFY_PART_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(PART_SIZE)
-        .max(1)
-}
-/// Recipients per TransactWriteItems (a Put and a counter update each: 100 actions).
-pub const RECIPIENTS_PER_TRANSACTION: usize = 50;
+pub use crate::store::notifications::RECIPIENTS_PER_TRANSACTION;
 const TRANSACTIONS_IN_FLIGHT: usize = 4;
 const RECIPIENTS_PUSHED_AT_ONCE: usize = 32;
-const STATE_READS_IN_FLIGHT: usize = 8;
-/// Users per BatchGetItem when reading access facts (two keys each).
-const USERS_PER_BATCH: usize = 50;
+
+/// What the notifier works with: the table, the pusher and the retention of what it writes.
+#[derive(Clone, Copy)]
+pub struct Notifier<'a> {
+    pub db: &'a Db,
+    pub push: Option<&'a Push>,
+    pub retention_days: u32,
+    /// Recipients one invocation handles; more are split into part items.
+    pub part_size: usize,
+}
 
 /// What one invocation did with one job item.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -59,28 +49,29 @@ pub struct Report {
 }
 
 /// Handles one job item (root or part).
-pub async fn process(app: &crate::App, item: JobItem) -> Result<Report> {
+#[tracing::instrument(skip_all, fields(job_id = %item.job.id, community_id = %item.job.community_id, part = ?item.part))]
+pub async fn process(n: Notifier<'_>, item: JobItem, now: DateTime<Utc>) -> Result<Report> {
     let job = item.job;
     let Some(deliveries) = item.deliveries else {
-        let mut deliveries = resolve(app, &job).await?;
-        let part = part_size();
+        let mut deliveries = resolve(n.db, &job, now).await?;
+        let part = n.part_size;
         let rest = if deliveries.len() > part {
             deliveries.split_off(part)
         } else {
             Vec::new()
         };
-        let parts = queue_parts(&app.db, &job, rest).await?;
-        let mut report = deliver(app, &job, deliveries).await?;
+        let parts = queue_parts(n.db, &job, rest, part).await?;
+        let mut report = deliver(n, &job, deliveries, now).await?;
         report.parts_queued = parts;
         return Ok(report);
     };
-    deliver(app, &job, deliveries).await
+    deliver(n, &job, deliveries, now).await
 }
 
 /// Writes the part items of a large fan-out (conditional Puts: a retried root re-queues nothing).
-async fn queue_parts(db: &Db, job: &Job, rest: Vec<Delivery>) -> Result<usize> {
+async fn queue_parts(db: &Db, job: &Job, rest: Vec<Delivery>, size: usize) -> Result<usize> {
     let parts: Vec<JobItem> = rest
-        .chunks(part_size())
+        .chunks(size)
         .enumerate()
         .map(|(i, chunk)| JobItem {
             job: job.clone(),
@@ -90,21 +81,7 @@ async fn queue_parts(db: &Db, job: &Job, rest: Vec<Delivery>) -> Result<usize> {
         .collect();
     let count = parts.len();
     stream::iter(parts)
-        .map(|part| async move {
-            let put = db
-                .client
-                .put_item()
-                .table_name(&db.table)
-                .set_item(Some(job_item(&part)?))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
-                .await;
-            match put {
-                Ok(_) => Ok(()),
-                Err(e) if crate::db::is_condition_failed(&e) => Ok(()),
-                Err(e) => Err(sdk(e)),
-            }
-        })
+        .map(|part| async move { store::queue_part(db, &part).await })
         .buffer_unordered(TRANSACTIONS_IN_FLIGHT)
         .try_collect::<Vec<()>>()
         .await?;
@@ -126,132 +103,17 @@ impl Candidates {
     }
 }
 
-/// The facts the access rule needs about many users of one community.
-struct Roster {
-    community: Community,
-    members: HashMap<String, Member>,
-    enrollments: HashMap<String, Enrollment>,
-    /// Platform roles known from watch rows; anyone else is judged as a student (the strictest).
-    roles: HashMap<String, Role>,
-}
-
-impl Roster {
-    /// The whole community partition (community, memberships, enrollments): a few Query pages
-    /// even for thousands of members, instead of a BatchGetItem per 50 of them.
-    async fn whole(db: &Db, community_id: &str) -> Result<Option<Self>> {
-        let mut community = None;
-        let mut members = HashMap::new();
-        let mut enrollments = HashMap::new();
-        let key = keys::community(community_id);
-        let items = db
-            .client
-            .query()
-            .table_name(&db.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(&key.pk))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(sdk)?;
-        for item in items {
-            let sk = attr_s(&item, "SK").unwrap_or_default();
-            if sk == key.sk {
-                community = Some(from_item::<Community>(item)?);
-            } else if sk.starts_with(keys::MEMBER_PREFIX) {
-                let m: Member = from_item(item)?;
-                members.insert(m.user_id.clone(), m);
-            } else if sk.starts_with("ENROLL#") {
-                let e: Enrollment = from_item(item)?;
-                enrollments.insert(e.user_id.clone(), e);
-            }
+/// Moderators and instructors unless they muted, members who chose to watch.
+fn watchers(roster: &Roster, rows: &[WatchRow]) -> Vec<String> {
+    let mut out: HashSet<String> = roster.moderators().into_iter().collect();
+    for row in rows {
+        if row.watching {
+            out.insert(row.user_id.clone());
+        } else {
+            out.remove(&row.user_id);
         }
-        Ok(community.map(|community| Self {
-            community,
-            members,
-            enrollments,
-            roles: HashMap::new(),
-        }))
     }
-
-    /// Only the given users (BatchGetItems of their membership and enrollment).
-    async fn of(db: &Db, community_id: &str, users: &[String]) -> Result<Option<Self>> {
-        let Some(community) = db.get::<Community>(&keys::community(community_id)).await? else {
-            return Ok(None);
-        };
-        let mut members = HashMap::new();
-        let mut enrollments = HashMap::new();
-        for chunk in users.chunks(USERS_PER_BATCH) {
-            let keys: Vec<Key> = chunk
-                .iter()
-                .flat_map(|u| {
-                    [
-                        keys::member(community_id, u),
-                        keys::enrollment(community_id, u),
-                    ]
-                })
-                .collect();
-            let mut found = db.get_many(&keys).await?.into_iter();
-            for user in chunk {
-                if let Some(Some(m)) = found.next() {
-                    members.insert(user.clone(), from_item::<Member>(m)?);
-                }
-                if let Some(Some(e)) = found.next() {
-                    enrollments.insert(user.clone(), from_item::<Enrollment>(e)?);
-                }
-            }
-        }
-        Ok(Some(Self {
-            community,
-            members,
-            enrollments,
-            roles: HashMap::new(),
-        }))
-    }
-
-    /// The one access rule, applied to a user who is not the caller.
-    fn allows(&self, user_id: &str, action: Action, now: DateTime<Utc>) -> bool {
-        let principal = Principal {
-            user_id: user_id.to_string(),
-            role: self.roles.get(user_id).copied().unwrap_or(Role::Student),
-            name: String::new(),
-            username: None,
-        };
-        let facts = Facts {
-            principal: &principal,
-            community: &self.community,
-            membership: self.members.get(user_id),
-            enrollment: self.enrollments.get(user_id),
-            now,
-        };
-        decide(&facts, action) == Decision::Allow
-    }
-
-    /// The course's instructors and the members holding moderator or instructor.
-    fn moderators(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.community.instructor_ids.clone();
-        out.extend(
-            self.members
-                .values()
-                .filter(|m| m.role >= CommunityRole::Moderator)
-                .map(|m| m.user_id.clone()),
-        );
-        out
-    }
-
-    /// Moderators and instructors unless they muted, members who chose to watch.
-    fn watchers(&self, rows: &[WatchRow]) -> Vec<String> {
-        let mut out: HashSet<String> = self.moderators().into_iter().collect();
-        for row in rows {
-            if row.watching {
-                out.insert(row.user_id.clone());
-            } else {
-                out.remove(&row.user_id);
-            }
-        }
-        out.into_iter().collect()
-    }
+    out.into_iter().collect()
 }
 
 fn is_publication(kind: JobKind) -> bool {
@@ -259,15 +121,13 @@ fn is_publication(kind: JobKind) -> bool {
 }
 
 /// Who gets which type for a job, after the access rule, sorted by user id (parts are stable).
-pub async fn resolve(app: &crate::App, job: &Job) -> Result<Vec<Delivery>> {
-    let db = &app.db;
-    let now = app.clock.now();
+pub async fn resolve(db: &Db, job: &Job, now: DateTime<Utc>) -> Result<Vec<Delivery>> {
     let top_level_publication =
         is_publication(job.kind) && job.post.as_ref().is_some_and(|p| p.parent_id.is_none());
     let needs_roster =
         top_level_publication || matches!(job.kind, JobKind::PostPending | JobKind::PostFlagged);
     let mut roster = if needs_roster {
-        match Roster::whole(db, &job.community_id).await? {
+        match Roster::whole(db, &job.community_id, false, now).await? {
             Some(r) => Some(r),
             // The community is gone: nobody is told anything.
             None => return Ok(Vec::new()),
@@ -306,7 +166,7 @@ pub async fn resolve(app: &crate::App, job: &Job) -> Result<Vec<Delivery>> {
                 c.offer(&post.author_id, Kind::PostApproved);
             }
             if let Some(roster) = roster.as_ref().filter(|_| top_level_publication) {
-                for w in roster.watchers(&watch_rows) {
+                for w in watchers(roster, &watch_rows) {
                     c.offer(&w, Kind::NewPost);
                 }
             } else {
@@ -342,14 +202,14 @@ pub async fn resolve(app: &crate::App, job: &Job) -> Result<Vec<Delivery>> {
     }
     let mut users: Vec<String> = c.0.keys().cloned().collect();
     users.sort();
-    let mut roster = match roster.take() {
+    let roster = match roster.take() {
         Some(r) => r,
-        None => match Roster::of(db, &job.community_id, &users).await? {
-            Some(r) => r,
+        None => match community_store::community(db, &job.community_id).await? {
+            Some(community) => Roster::of(db, community, &users, now).await?,
             None => return Ok(Vec::new()),
         },
     };
-    roster.roles.extend(
+    let roster = roster.with_roles(
         watch_rows
             .iter()
             .filter_map(|r| Some((r.user_id.clone(), r.role?))),
@@ -360,7 +220,7 @@ pub async fn resolve(app: &crate::App, job: &Job) -> Result<Vec<Delivery>> {
     };
     Ok(users
         .into_iter()
-        .filter(|u| roster.allows(u, action, now))
+        .filter(|u| roster.allows(u, action))
         .map(|u| Delivery {
             kind: c.0[&u],
             user_id: u,
@@ -371,7 +231,7 @@ pub async fn resolve(app: &crate::App, job: &Job) -> Result<Vec<Delivery>> {
 /// Users named with `@username` who exist (one GetItem per name, at most 20 names).
 async fn mentioned(db: &Db, usernames: &[String]) -> Result<Vec<String>> {
     stream::iter(usernames.iter().take(20))
-        .map(|u| crate::lms::user_id_by_username(db, u))
+        .map(|u| lms_store::user_id_by_username(db, u))
         .buffer_unordered(8)
         .try_filter_map(|found| async move { Ok(found) })
         .try_collect()
@@ -382,36 +242,10 @@ async fn mentioned(db: &Db, usernames: &[String]) -> Result<Vec<String>> {
 /// thread (the root post and its replies; one GetItem and one Query of the thread index).
 async fn reply_audience(db: &Db, post: &super::jobs::PostRef) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    if let Some(root) = db
-        .get::<crate::posts::Post>(&keys::post(&post.root_id))
-        .await?
-    {
+    if let Some(root) = crate::posts::fetch(db, &post.root_id).await? {
         out.push(root.author_id);
     }
-    let items = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(GSI1)
-        .key_condition_expression("GSI1PK = :pk")
-        .expression_attribute_values(":pk", s(keys::thread_pk(&post.root_id)))
-        .projection_expression("author_id, is_deleted")
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(sdk)?;
-    for item in items {
-        let deleted = item
-            .get("is_deleted")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false);
-        if !deleted && let Some(author) = attr_s(&item, "author_id") {
-            out.push(author);
-        }
-    }
+    out.extend(store::thread_authors(db, &post.root_id).await?);
     Ok(out)
 }
 
@@ -426,14 +260,12 @@ struct Context {
 
 impl Context {
     async fn load(db: &Db, job: &Job) -> Result<Self> {
-        let community_title = db
-            .get::<Community>(&keys::community(&job.community_id))
+        let community_title = community_store::community(db, &job.community_id)
             .await?
             .map(|c| c.title)
             .unwrap_or_default();
         let root_title = match &job.post {
-            Some(p) if p.parent_id.is_some() => db
-                .get::<crate::posts::Post>(&keys::post(&p.root_id))
+            Some(p) if p.parent_id.is_some() => crate::posts::fetch(db, &p.root_id)
                 .await?
                 .and_then(|r| r.title),
             Some(p) => p.title.clone(),
@@ -441,8 +273,7 @@ impl Context {
         };
         let actor_name = match &job.actor.name {
             Some(n) => n.clone(),
-            None => db
-                .get::<crate::lms::User>(&keys::user(&job.actor.id))
+            None => lms_store::user(db, &job.actor.id)
                 .await?
                 .map(|u| u.name)
                 .unwrap_or_else(|| "A moderator".into()),
@@ -548,8 +379,13 @@ fn render(job: &Job, d: &Delivery, ctx: &Context) -> Notification {
 }
 
 /// Writes and pushes the notifications of resolved recipients.
-pub async fn deliver(app: &crate::App, job: &Job, deliveries: Vec<Delivery>) -> Result<Report> {
-    let db = &app.db;
+pub async fn deliver(
+    n: Notifier<'_>,
+    job: &Job,
+    deliveries: Vec<Delivery>,
+    now: DateTime<Utc>,
+) -> Result<Report> {
+    let db = n.db;
     let mut report = Report {
         recipients: deliveries.len(),
         ..Default::default()
@@ -558,7 +394,7 @@ pub async fn deliver(app: &crate::App, job: &Job, deliveries: Vec<Delivery>) -> 
         return Ok(report);
     }
     let users: Vec<String> = deliveries.iter().map(|d| d.user_id.clone()).collect();
-    let states = read_states(db, &users).await?;
+    let states = store::states(db, &users).await?;
     let (kept, opted): (Vec<Delivery>, Vec<Delivery>) = deliveries.into_iter().partition(|d| {
         !states
             .get(&d.user_id)
@@ -568,93 +404,38 @@ pub async fn deliver(app: &crate::App, job: &Job, deliveries: Vec<Delivery>) -> 
     let ctx = Context::load(db, job).await?;
     let created = chrono::DateTime::parse_from_rfc3339(&job.created_at)
         .map(|t| t.timestamp())
-        .unwrap_or_else(|_| app.clock.now().timestamp());
-    let ttl = created + i64::from(app.config.notification_retention_days) * 86_400;
+        .unwrap_or_else(|_| now.timestamp());
+    let ttl = created + i64::from(n.retention_days) * 86_400;
     let notifications: Vec<Notification> = kept.iter().map(|d| render(job, d, &ctx)).collect();
     let chunks: Vec<Vec<Notification>> = notifications
         .chunks(RECIPIENTS_PER_TRANSACTION)
         .map(<[Notification]>::to_vec)
         .collect();
     let written: Vec<Vec<Notification>> = stream::iter(chunks)
-        .map(|chunk| write_chunk(db, chunk, ttl))
+        .map(|chunk| store::insert_many(db, chunk, ttl))
         .buffer_unordered(TRANSACTIONS_IN_FLIGHT)
         .try_collect()
         .await?;
     let written: Vec<Notification> = written.into_iter().flatten().collect();
     report.written = written.len();
     report.already_delivered = notifications.len() - written.len();
-    report.push = push_all(app, &written).await;
+    report.push = push_all(n, &written, now).await;
     Ok(report)
-}
-
-/// The recipients' state items (preferences), 100 keys per BatchGetItem, a few in flight.
-async fn read_states(db: &Db, users: &[String]) -> Result<HashMap<String, State>> {
-    let chunks: Vec<Vec<String>> = users.chunks(100).map(<[String]>::to_vec).collect();
-    let found: Vec<Vec<(String, Option<Item>)>> = stream::iter(chunks)
-        .map(|chunk| async move {
-            let keys: Vec<Key> = chunk.iter().map(|u| keys::notification_state(u)).collect();
-            let items = db.get_many(&keys).await?;
-            Ok::<_, Error>(chunk.into_iter().zip(items).collect())
-        })
-        .buffer_unordered(STATE_READS_IN_FLIGHT)
-        .try_collect()
-        .await?;
-    found
-        .into_iter()
-        .flatten()
-        .filter_map(|(u, item)| item.map(|i| (u, i)))
-        .map(|(u, i)| Ok((u, from_item::<State>(i)?)))
-        .collect()
-}
-
-/// One TransactWriteItems for up to 50 recipients; those already delivered (their Put failed
-/// its condition) are left out and the rest retried. Answers the notifications written now.
-async fn write_chunk(
-    db: &Db,
-    mut pending: Vec<Notification>,
-    ttl: i64,
-) -> Result<Vec<Notification>> {
-    loop {
-        if pending.is_empty() {
-            return Ok(pending);
-        }
-        let mut items = Vec::with_capacity(pending.len() * 2);
-        for notification in &pending {
-            items.extend(create_actions(db, notification, ttl)?);
-        }
-        match db.transact(items).await? {
-            WriteOutcome::Done => return Ok(pending),
-            WriteOutcome::ConditionFailed(reasons) => {
-                let before = pending.len();
-                pending = pending
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| reasons.get(2 * i).is_none_or(Option::is_none))
-                    .map(|(_, n)| n)
-                    .collect();
-                if pending.len() == before {
-                    return Err(Error::internal(format!(
-                        "notification write: unexpected condition failure {reasons:?}"
-                    )));
-                }
-            }
-        }
-    }
 }
 
 /// Pushes each new notification to every open connection of its recipient, with the unread
 /// count read together with the connections (one Query per recipient). Push failures are
 /// logged by the fan-out and never fail the job: the notification is stored either way.
-async fn push_all(app: &crate::App, written: &[Notification]) -> DeliveryReport {
-    let Some(push) = &app.push else {
+async fn push_all(n: Notifier<'_>, written: &[Notification], now: DateTime<Utc>) -> DeliveryReport {
+    let Some(push) = n.push else {
         return DeliveryReport::default();
     };
-    let now = app.now_iso();
+    let now = crate::clock::iso(now);
     stream::iter(written)
         .map(|notification| {
             let now = now.clone();
             async move {
-                let (connections, unread) = match reach(&app.db, &notification.recipient_id).await
+                let (connections, unread) = match store::reach(n.db, &notification.recipient_id).await
                 {
                     Ok(r) => r,
                     Err(e) => {
@@ -678,7 +459,7 @@ async fn push_all(app: &crate::App, written: &[Notification]) -> DeliveryReport 
                         community_id: None,
                     })
                     .collect();
-                push.fan_out(&app.db, targets, &payload, None).await
+                push.fan_out(n.db, targets, &payload, None).await
             }
         })
         .buffer_unordered(RECIPIENTS_PUSHED_AT_ONCE)
@@ -696,46 +477,6 @@ fn add(a: DeliveryReport, b: DeliveryReport) -> DeliveryReport {
         retried: a.retried + b.retried,
         sent_to_others: a.sent_to_others + b.sent_to_others,
     }
-}
-
-/// A user's open connections and unread count, in one strongly consistent Query of the user's
-/// partition (`CONN#...` rows sort just before the `NOTIFICATIONS` state item).
-pub async fn reach(db: &Db, user_id: &str) -> Result<(Vec<String>, i64)> {
-    let state = keys::notification_state(user_id);
-    let out = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-        .expression_attribute_values(":pk", s(&state.pk))
-        .expression_attribute_values(":from", s(keys::USER_CONNECTION_PREFIX))
-        .expression_attribute_values(":to", s(&state.sk))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(sdk)?;
-    let mut connections = Vec::new();
-    let mut unread = 0;
-    for item in out.items.unwrap_or_default() {
-        let sk = attr_s(&item, "SK").unwrap_or_default();
-        if sk == state.sk {
-            unread = attr_n(&item, "unread").unwrap_or(0).max(0);
-        } else if sk.starts_with(keys::USER_CONNECTION_PREFIX)
-            && let Some(id) = attr_s(&item, "connection_id")
-        {
-            connections.push(id);
-        }
-    }
-    Ok((connections, unread))
-}
-
-/// Counts of a resolved fan-out by type (logs and the benchmark).
-pub fn by_kind(deliveries: &[Delivery]) -> BTreeMap<&'static str, usize> {
-    let mut out = BTreeMap::new();
-    for d in deliveries {
-        *out.entry(d.kind.as_str()).or_insert(0) += 1;
-    }
-    out
 }
 
 #[cfg(test)]

@@ -5,25 +5,12 @@
 
 use super::Kind;
 use crate::access::{Access, Action};
-use crate::auth::Role;
-use crate::db::{Db, from_item, key_item, s, sdk, to_item};
 use crate::error::Result;
-use crate::keys;
-use crate::membership::CommunityRole;
+use crate::model::CommunityRole;
+pub use crate::model::notification::{State, WatchRow};
+use crate::store::{Db, settings as store};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// An explicit watch (`watching: true`) or mute (`false`) of a community.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatchRow {
-    pub community_id: String,
-    pub user_id: String,
-    pub watching: bool,
-    /// The platform role of the token that set it: the notifier checks access with it.
-    #[serde(default)]
-    pub role: Option<Role>,
-    pub updated_at: String,
-}
 
 /// The caller's watch state of a community, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,12 +29,7 @@ pub fn watches_by_default(role: Option<CommunityRole>) -> bool {
 /// The caller's watch state (one GetItem; the role comes from the loaded access).
 pub async fn watch_state(db: &Db, access: &Access) -> Result<WatchState> {
     access.require(Action::Read)?;
-    let row = db
-        .get::<WatchRow>(&keys::watch(
-            &access.community.id,
-            &access.principal.user_id,
-        ))
-        .await?;
+    let row = store::watch(db, &access.community.id, &access.principal.user_id).await?;
     Ok(match row {
         Some(r) => WatchState {
             community_id: r.community_id,
@@ -73,16 +55,7 @@ pub async fn set_watch(db: &Db, access: &Access, watching: bool, now: &str) -> R
         role: Some(access.principal.role),
         updated_at: now.to_string(),
     };
-    db.client
-        .put_item()
-        .table_name(&db.table)
-        .set_item(Some(to_item(
-            &keys::watch(&row.community_id, &row.user_id),
-            &row,
-        )?))
-        .send()
-        .await
-        .map_err(sdk)?;
+    store::put_watch(db, &row).await?;
     Ok(WatchState {
         community_id: row.community_id,
         watching,
@@ -92,29 +65,7 @@ pub async fn set_watch(db: &Db, access: &Access, watching: bool, now: &str) -> R
 
 /// Every explicit watch and mute of a community (one Query per 1 MB page).
 pub async fn watch_rows(db: &Db, community_id: &str) -> Result<Vec<WatchRow>> {
-    db.client
-        .query()
-        .table_name(&db.table)
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", s(keys::watch_pk(community_id)))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(sdk)?
-        .into_iter()
-        .map(from_item)
-        .collect()
-}
-
-/// The per-user state item: unread count and the types the user turned off.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
-    #[serde(default)]
-    pub unread: i64,
-    #[serde(default)]
-    pub disabled_types: Vec<Kind>,
+    store::watch_rows(db, community_id).await
 }
 
 /// Preferences as the API shows them: every type with whether the user gets it.
@@ -155,8 +106,7 @@ fn view(disabled: &[Kind]) -> Preferences {
 }
 
 pub async fn state(db: &Db, user_id: &str) -> Result<State> {
-    Ok(db
-        .get::<State>(&keys::notification_state(user_id))
+    Ok(crate::store::notifications::state(db, user_id)
         .await?
         .unwrap_or_default())
 }
@@ -176,16 +126,7 @@ pub async fn set_preferences(
         .into_iter()
         .filter(|k| !input.get(*k).unwrap_or(!current.contains(k)))
         .collect();
-    db.client
-        .update_item()
-        .table_name(&db.table)
-        .set_key(Some(key_item(&keys::notification_state(user_id))))
-        .update_expression("SET disabled_types = :d, user_id = :u")
-        .expression_attribute_values(":d", serde_dynamo::to_attribute_value(&disabled)?)
-        .expression_attribute_values(":u", s(user_id))
-        .send()
-        .await
-        .map_err(sdk)?;
+    crate::store::notifications::set_disabled_types(db, user_id, &disabled).await?;
     Ok(view(&disabled))
 }
 

@@ -43,17 +43,28 @@ pub enum TxOutcome {
     Refused(Refused),
 }
 
-/// The names of the conditions that failed in a cancelled transaction.
+/// The conditions that failed in a cancelled transaction: each by its name and its ordinal
+/// among the actions of that name (the third `"unread"` flip is `("unread", 2)`).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Refused(Vec<&'static str>);
+pub struct Refused(Vec<(&'static str, usize)>);
 
 impl Refused {
     pub fn by(&self, condition: &str) -> bool {
-        self.0.contains(&condition)
+        self.0.iter().any(|(name, _)| *name == condition)
     }
 
-    pub fn names(&self) -> &[&'static str] {
-        &self.0
+    /// Which of the actions named `condition` failed, by their ordinal in the order they were
+    /// added: for a transaction that repeats one rule over many items.
+    pub fn ordinals(&self, condition: &str) -> Vec<usize> {
+        self.0
+            .iter()
+            .filter(|(name, _)| *name == condition)
+            .map(|(_, i)| *i)
+            .collect()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|(name, _)| *name).collect()
     }
 }
 
@@ -243,6 +254,17 @@ impl Db {
         self.client.query().table_name(&self.table)
     }
 
+    /// A GetItem of one item of this table (projection and consistency still to set).
+    pub fn get_item(
+        &self,
+        key: &Key,
+    ) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+    }
+
     /// A PutItem on this table.
     pub fn put_item(
         &self,
@@ -324,9 +346,17 @@ impl Db {
             WriteOutcome::Done => Ok(TxOutcome::Done),
             WriteOutcome::ConditionFailed(reasons) => {
                 let mut failed = Vec::new();
+                let mut seen: HashMap<&'static str, usize> = HashMap::new();
                 for (reason, name) in reasons.iter().zip(&names) {
+                    let ordinal = name.map(|n| {
+                        let next = seen.entry(n).or_insert(0);
+                        *next += 1;
+                        *next - 1
+                    });
                     match (reason.as_deref(), name) {
-                        (Some("ConditionalCheckFailed"), Some(name)) => failed.push(*name),
+                        (Some("ConditionalCheckFailed"), Some(name)) => {
+                            failed.push((*name, ordinal.unwrap_or(0)))
+                        }
                         (Some("ConditionalCheckFailed"), None) => {
                             return Err(Error::internal(
                                 "transaction refused by an action without a condition",

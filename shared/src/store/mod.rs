@@ -2,7 +2,11 @@
 //! aggregate, on the adapter in [`db`]. Stores take and answer records and typed outcomes; the
 //! rules above them never see an expression string or a cancellation reason.
 
+pub mod communities;
 pub mod db;
+pub mod lms;
+pub mod notifications;
 pub mod outbox;
+pub mod settings;
 
 pub use db::{Db, Item, Refused, Tx, TxOutcome};

@@ -1,0 +1,221 @@
+//! Notifications and the notifier's jobs as stored: the records below the notifications module
+//! and its store.
+
+use crate::auth::Role;
+use serde::{Deserialize, Serialize};
+
+/// The `entity` attribute of a stored notification (the stream filter of expiries matches it).
+pub const ENTITY: &str = "notification";
+/// The notification types of SPEC §6.
+///
+/// One event gives a recipient at most one notification; when several rules match, the type
+/// with the highest [`Kind::precedence`] wins (a mention in a reply to your post is a
+/// `new_mention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    NewPost,
+    NewReply,
+    NewMention,
+    NewMessage,
+    PostApproved,
+    PostRejected,
+    PostFlagged,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::NewPost,
+        Kind::NewReply,
+        Kind::NewMention,
+        Kind::NewMessage,
+        Kind::PostApproved,
+        Kind::PostRejected,
+        Kind::PostFlagged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::NewPost => "new_post",
+            Kind::NewReply => "new_reply",
+            Kind::NewMention => "new_mention",
+            Kind::NewMessage => "new_message",
+            Kind::PostApproved => "post_approved",
+            Kind::PostRejected => "post_rejected",
+            Kind::PostFlagged => "post_flagged",
+        }
+    }
+
+    /// Most specific first: the outcome of your own post, then a flag for a moderator, then
+    /// being named, then being answered (forum, then chat), then a post you merely watch.
+    pub fn precedence(self) -> u8 {
+        match self {
+            Kind::PostApproved | Kind::PostRejected => 6,
+            Kind::PostFlagged => 5,
+            Kind::NewMention => 4,
+            Kind::NewReply => 3,
+            Kind::NewMessage => 2,
+            Kind::NewPost => 1,
+        }
+    }
+}
+
+/// Who caused a notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// What a notification points at; `link` is the API path of the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// `post` or `message`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    /// The thread's top-level post, for replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_id: Option<String>,
+    pub link: String,
+}
+
+/// A notification as stored (`keys::notification`) and shown to its recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub recipient_id: String,
+    pub notification_type: Kind,
+    pub title: String,
+    pub message: String,
+    pub actor: Option<Actor>,
+    pub community_id: String,
+    pub target: Target,
+    pub is_read: bool,
+    #[serde(default)]
+    pub read_at: Option<String>,
+    pub created_at: String,
+}
+
+/// A notification id that is the same every time the same job reaches the same recipient (so
+/// a retried delivery finds it already there) and still sorts by time: the job's timestamp
+/// and 80 bits of SHA-256 over (job id, recipient id).
+pub fn notification_id(job_id: &str, recipient_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let millis = ulid::Ulid::from_string(job_id)
+        .map(|u| u.timestamp_ms())
+        .unwrap_or(0);
+    let digest = Sha256::new()
+        .chain_update(job_id.as_bytes())
+        .chain_update([0u8])
+        .chain_update(recipient_id.as_bytes())
+        .finalize();
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string()
+}
+
+// ---------------------------------------------------------------- the outbox's jobs
+
+/// The `entity` attribute of job items: the stream's filter criteria match it.
+pub const JOB_ENTITY: &str = "notification_job";
+/// Jobs stay readable for this long after they were written (replays, inspection).
+pub const JOB_RETENTION_SECS: i64 = 7 * 24 * 3600;
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A post or reply became visible to the community when it was created.
+    PostPublished,
+    /// A post or reply waits for a moderator's approval.
+    PostPending,
+    /// A moderator approved a pending post: it is published now (the actor is the moderator).
+    PostApproved,
+    PostRejected,
+    PostFlagged,
+    ChatMessage,
+}
+
+/// The post an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostRef {
+    pub id: String,
+    pub root_id: String,
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    pub author_id: String,
+    pub author_name: String,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// The chat message an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub id: String,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+}
+
+/// One domain event, as small as the notifier needs: who did what where, on which object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub kind: JobKind,
+    pub community_id: String,
+    pub actor: Actor,
+    #[serde(default)]
+    pub post: Option<PostRef>,
+    #[serde(default)]
+    pub message: Option<MessageRef>,
+    /// The start of the text (post title or content, message, flag or rejection reason).
+    pub snippet: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `@username`s named in the text.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    pub created_at: String,
+}
+
+/// A recipient resolved for a job, with the one type they get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub user_id: String,
+    pub kind: Kind,
+}
+
+/// The stored job: the root (recipients not yet resolved) or one part of a large fan-out
+/// (recipients resolved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobItem {
+    pub job: Job,
+    #[serde(default)]
+    pub part: Option<u32>,
+    #[serde(default)]
+    pub deliveries: Option<Vec<Delivery>>,
+}
+
+// ---------------------------------------------------------------- who wants what
+
+/// An explicit watch (`watching: true`) or mute (`false`) of a community.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchRow {
+    pub community_id: String,
+    pub user_id: String,
+    pub watching: bool,
+    /// The platform role of the token that set it: the notifier checks access with it.
+    #[serde(default)]
+    pub role: Option<Role>,
+    pub updated_at: String,
+}
+
+/// The per-user state item: unread count and the types the user turned off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub unread: i64,
+    #[serde(default)]
+    pub disabled_types: Vec<Kind>,
+}
