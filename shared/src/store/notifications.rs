@@ -58,8 +58,8 @@ fn mark_read_update(
         .expression_attribute_values(":now", s(at))
 }
 
-/// Writes notifications with their counter increments, up to [`RECIPIENTS_PER_TRANSACTION`]
-/// per transaction; those already delivered (a retried job: the same id is already there) are
+/// Writes the notifications of one job (one per recipient) with their counter increments, up
+/// to [`RECIPIENTS_PER_TRANSACTION`] in one transaction; those already delivered (a retried job: the same id is already there) are
 /// left out and the rest written. Answers the notifications written now.
 pub async fn insert_many(
     db: &Db,
