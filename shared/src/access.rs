@@ -156,7 +156,12 @@ pub struct Access {
     pub membership: Option<Member>,
     pub enrollment: Option<Enrollment>,
     pub now: DateTime<Utc>,
+    /// Only the guard builds an `Access`: every one of them was read, not made up.
+    _loaded: Loaded,
 }
+
+#[derive(Debug, Clone)]
+struct Loaded;
 
 impl Access {
     /// Reads community, membership and enrollment in one BatchGetItem; 404 if the community does
@@ -192,6 +197,7 @@ impl Access {
                 membership,
                 enrollment,
                 now,
+                _loaded: Loaded,
             })
             .collect())
     }
@@ -636,11 +642,35 @@ mod tests {
             Action::Moderate,
             Action::Update,
             Action::ManageMembers,
+            Action::AssignInstructor,
         ] {
             assert_eq!(
                 check(Role::Admin, Visibility::Private, None, Enr::None, action),
                 Allow
             );
+        }
+    }
+
+    #[test]
+    fn only_admins_make_instructors_and_act_outside_communities() {
+        assert_eq!(
+            check(
+                Role::Instructor,
+                Visibility::Public,
+                Some(CommunityRole::Instructor),
+                Enr::None,
+                Action::AssignInstructor
+            ),
+            Forbidden
+        );
+        for action in [PlatformAction::SyncLms, PlatformAction::CreateCommunity] {
+            assert!(require_platform(&principal(Role::Admin), action).is_ok());
+            for role in [Role::Instructor, Role::Student] {
+                assert!(matches!(
+                    require_platform(&principal(role), action),
+                    Err(Error::Forbidden(_))
+                ));
+            }
         }
     }
 
