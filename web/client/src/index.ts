@@ -1,0 +1,2 @@
+//! Public entry point of @course-community/client.
+export {};
