@@ -380,3 +380,49 @@ describe("typing, presence, receipts, notifications", () => {
     assert.deepEqual(s.messages(course.communityId).map((m) => m.message), [0, 1, 2, 3, 4].map((i) => `old ${i}`));
   });
 });
+
+describe("keep-alive and storage", () => {
+  test("pings keep the link alive; a link whose pong does not come back is replaced", async () => {
+    const course = await newCourse(1);
+    const [sam] = course.students as [User];
+    const { s, seen } = await openSession(sam, course.communityId, { pingIntervalMs: 150, pongTimeoutMs: 250 });
+    await eventually("three pongs", () => seen.events.filter((e) => e.type === "pong").length >= 3);
+    assert.equal(s.state.value, "open");
+    const before = seen.states.length;
+    // Every push now takes longer than the pong timeout: the session gives the link up and reconnects.
+    await setFaults({ latency_ms: 600 });
+    try {
+      await eventually("the dead link to be noticed", () => seen.states.slice(before).includes("reconnecting"));
+    } finally {
+      await setFaults({});
+    }
+    await eventually("open again", () => s.state.value === "open");
+  });
+
+  test("with pluggable storage, a message typed in one session is delivered by the next", async () => {
+    const { memoryStorage } = await import("../src/index.js");
+    const course = await newCourse(2);
+    const [sam, alex] = two(course);
+    const storage = memoryStorage();
+    const g = gate();
+    g.close();
+    const first = session(sam, { token: g.token(sam), outboxStorage: storage });
+    first.connect();
+    const handle = first.send(course.communityId, "typed offline");
+    first.close();
+    assert.equal(((await handle.acknowledged.catch((e: Error) => e)) as Error).name, "SessionClosedError");
+    assert.deepEqual(storage.load().map((e) => e.message), ["typed offline"]);
+    g.open();
+
+    const { s: alexS } = await openSession(alex, course.communityId);
+    const second = session(sam, { outboxStorage: storage });
+    assert.deepEqual(second.pending().map((p) => p.clientId), [handle.clientId]);
+    const acked = new Promise<Message>((resolve) => second.on("message", ({ message }) => message.client_id === handle.clientId && resolve(message)));
+    second.connect();
+    await second.subscribe(course.communityId);
+    const stored = await acked;
+    await eventually("the outbox to empty", () => second.pending().length === 0 && storage.load().length === 0);
+    await eventually("alex to receive it", () => alexS.messages(course.communityId).some((m) => m.id === stored.id));
+    assert.equal((await alex.api.messages.list(course.communityId).all()).length, 1);
+  });
+});
