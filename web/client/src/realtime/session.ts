@@ -232,6 +232,7 @@ export class RealtimeSession {
     if (this.state.value === "closed") return;
     this.#generation++;
     this.state.set("closed");
+    this.#events.emit("state", "closed");
     this.#socket.close();
     this.#ownTyping.stopAll();
     this.#typing.clearAll();
@@ -435,7 +436,7 @@ export class RealtimeSession {
   }
 
   #setState(state: ConnectionState): void {
-    if (this.state.value === "closed") return;
+    if (this.state.value === "closed" || this.state.value === state) return;
     this.state.set(state);
     this.#events.emit("state", state);
   }
