@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { CommunityClient } from "@course-community/client";
+import { CommunityClient, UnauthorizedError } from "@course-community/client";
 import { claims, config, signIn, signOutReason } from "../session";
 import { ErrorNotice, Notice } from "../ui/Notice";
 import { go } from "../router";
@@ -45,7 +45,7 @@ export function SignIn() {
       signIn(jwt.trim());
       go("#/");
     } catch (e) {
-      setError(e);
+      setError(e instanceof UnauthorizedError ? new Error("The API refused this token: it has expired, or it was not issued for this site") : e);
     } finally {
       setBusy(false);
     }
