@@ -13,7 +13,7 @@ test("a student whose enrollment expired sees a clear no-access state, not a bro
   try {
     await erin.page.getByText("You have no community open to you right now.").waitFor();
     // The course's community is still listed among the public ones; opening it says why it is closed.
-    await erin.page.getByRole("link", { name: "Intro to Rust" }).click();
+    await erin.page.getByRole("link", { name: "Intro to Rust", exact: true }).click();
     await erin.page.getByRole("heading", { name: "No access to Intro to Rust" }).waitFor();
     await erin.page.getByText(/your enrollment in its course has ended/).waitFor();
     // Trying to join says the enrollment is not active.

@@ -143,6 +143,8 @@ export function ChatRoom({ community }: CommunityProps) {
   const [draft, setDraft, clearDraft] = useDraft(`chat.${cid}`);
   const [readers, setReaders] = useState<Record<string, string>>({});
   const list = useRef<HTMLUListElement>(null);
+  const box = useRef<HTMLElement>(null);
+  const [top, setTop] = useState(0);
   const atBottom = useRef(true);
   const lastRead = useRef<string>("");
 
@@ -169,6 +171,14 @@ export function ChatRoom({ community }: CommunityProps) {
   const typing = s ? s.typing(cid) : [];
   const online = s ? s.online(cid) : [];
   const newest = messages[messages.length - 1];
+
+  // The room fills the window below the header, whatever its height (phone or desktop).
+  useLayoutEffect(() => {
+    const measure = () => box.current && setTop(box.current.getBoundingClientRect().top + window.scrollY);
+    measure();
+    addEventListener("resize", measure);
+    return () => removeEventListener("resize", measure);
+  }, [ready]);
 
   // Follow new messages while the reader is at the bottom.
   useLayoutEffect(() => {
@@ -230,7 +240,7 @@ export function ChatRoom({ community }: CommunityProps) {
           : `${typing.length} people are typing…`;
 
   return (
-    <section class="chat" aria-label="Chat room">
+    <section class="chat" aria-label="Chat room" ref={box} style={top ? `height: calc(100dvh - ${Math.round(top)}px - 0.75rem)` : undefined}>
       <div class="chat-main">
         {otherRefusal}
         <ul
@@ -284,7 +294,8 @@ export function ChatRoom({ community }: CommunityProps) {
           <textarea
             id="chat-input"
             value={draft}
-            placeholder="Write a message (Enter sends, Shift+Enter new line)"
+            placeholder="Write a message"
+            aria-describedby="chat-hint"
             maxLength={4000}
             onInput={(e) => {
               const v = e.currentTarget.value;
@@ -299,6 +310,9 @@ export function ChatRoom({ community }: CommunityProps) {
               }
             }}
           />
+          <span id="chat-hint" class="sr-only">
+            Enter sends, Shift+Enter starts a new line.
+          </span>
           <button type="submit" class="primary" disabled={!draft.trim()}>
             Send
           </button>

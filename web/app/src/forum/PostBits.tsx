@@ -6,6 +6,7 @@ import { toggleReaction } from "./api";
 import { describe } from "../lib/errors";
 
 const EMOJI: Record<ReactionType, string> = { like: "👍", love: "❤️", helpful: "💡", haha: "😄", wow: "😮", sad: "😢" };
+const LABEL: Record<ReactionType, string> = { like: "Like", love: "Love", helpful: "Helpful", haha: "Haha", wow: "Wow", sad: "Sad" };
 
 export function StatusTags({ post }: { post: Post }) {
   return (
@@ -45,7 +46,7 @@ export function Reactions({ post, onChange }: { post: Post; onChange: (p: Post) 
               type="button"
               aria-pressed={pressed}
               disabled={busy}
-              aria-label={`${t}, ${n}`}
+              aria-label={`${LABEL[t]}, ${n}`}
               onClick={async () => {
                 setBusy(true);
                 setError(null);
@@ -58,7 +59,7 @@ export function Reactions({ post, onChange }: { post: Post; onChange: (p: Post) 
                 }
               }}
             >
-              <span aria-hidden="true">{EMOJI[t]}</span> {n > 0 ? n : ""}
+              <span aria-hidden="true">{EMOJI[t]}</span> {LABEL[t]} {n > 0 ? <strong>{n}</strong> : ""}
             </button>
           );
         })}
