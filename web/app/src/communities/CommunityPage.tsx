@@ -78,7 +78,7 @@ export function CommunityPage({ route }: { route: CommunityRoute }) {
     }
   }
   return (
-    <main id="main">
+    <main id="main" tabIndex={-1}>
       {c && (
         <header style="margin-bottom:0.5rem">
           <h1>{c.title}</h1>

@@ -26,7 +26,7 @@ function CommunityCard({ c }: { c: Community }) {
 export function MyCommunities() {
   const list = useLoad(myCommunities, []);
   return (
-    <main id="main">
+    <main id="main" tabIndex={-1}>
       <h1>My communities</h1>
       <ErrorNotice error={list.error} retry={list.reload} />
       {list.loading && !list.data && <Loading what="Loading your communities" />}

@@ -53,7 +53,7 @@ export function NotificationsPage() {
 
   const unread = unreadNotifications.value ?? 0;
   return (
-    <main id="main">
+    <main id="main" tabIndex={-1}>
       <div class="spread">
         <h1>Notifications</h1>
         <div class="row">

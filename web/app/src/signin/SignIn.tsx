@@ -52,7 +52,7 @@ export function SignIn() {
   }
 
   return (
-    <main id="main" class="signin">
+    <main id="main" tabIndex={-1} class="signin">
       <h1>Sign in</h1>
       {signOutReason.value && <Notice kind="warn">{signOutReason.value}</Notice>}
       <ErrorNotice error={error} />
