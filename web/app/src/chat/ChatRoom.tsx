@@ -98,12 +98,14 @@ function MessageItem({ m, mod, seenBy }: { m: Message; mod: boolean; seenBy?: st
   );
 }
 
-function PendingItem({ p }: { p: OutgoingMessage }) {
+/** `status` and `error` are passed on their own: the entry object stays the same while they change,
+ * and a component reading signals re-renders only when its props change. */
+function PendingItem({ p, status, error }: { p: OutgoingMessage; status: OutgoingMessage["status"]; error: unknown }) {
   const s = session.value;
-  const failed = p.status === "failed";
+  const failed = status === "failed";
   const waiting = connection.value !== "open";
   return (
-    <li class={`msg mine ${failed ? "failed" : "sending"}`} data-pending={p.clientId} data-status={p.status}>
+    <li class={`msg mine ${failed ? "failed" : "sending"}`} data-pending={p.clientId} data-status={status}>
       <span class="who">{me.value?.name}</span>
       <span class="text">{p.message}</span>
       <span class="small">
@@ -111,7 +113,7 @@ function PendingItem({ p }: { p: OutgoingMessage }) {
         ·{" "}
         {failed ? (
           <>
-            <strong>Not sent</strong>: {describe(p.error)}{" "}
+            <strong>Not sent</strong>: {describe(error)}{" "}
             <button type="button" class="link small" onClick={() => s?.retry(p.clientId)}>
               Retry
             </button>
@@ -119,7 +121,7 @@ function PendingItem({ p }: { p: OutgoingMessage }) {
               Discard
             </button>
           </>
-        ) : p.status === "waiting" ? (
+        ) : status === "waiting" ? (
           "waiting to resend…"
         ) : waiting ? (
           "will send when reconnected"
@@ -275,7 +277,7 @@ export function ChatRoom({ community }: CommunityProps) {
             <MessageItem m={m} mod={mod} seenBy={lastSeen?.id === m.id ? readers[m.id] : undefined} key={m.id} />
           ))}
           {pending.map((p) => (
-            <PendingItem p={p} key={p.clientId} />
+            <PendingItem p={p} status={p.status} error={p.error} key={p.clientId} />
           ))}
         </ul>
         <div class="typing" aria-live="polite" data-typing={typing.map((t) => t.user_id).join(",")}>
