@@ -9,6 +9,14 @@ WS_PORT ?= 3001
 DYNAMODB_PORT ?= 8000
 TEST_DYNAMODB_PORT ?= 8001
 LOAD_DYNAMODB_PORT ?= 8002
+# The web app: its local server, and the stack of its browser tests (DynamoDB Local, HTTP, WebSocket).
+WEB_PORT ?= 3002
+WEB_TEST_DYNAMODB_PORT ?= 8004
+WEB_TEST_HTTP_PORT ?= 3004
+WEB_TEST_WS_PORT ?= 3005
+WEB_TEST_PORT ?= 3006
+# `make deploy-web`: the CloudFormation stack `sam deploy` created.
+STACK_NAME ?= course-community
 # Local JWT settings (HS256, as the LMS issues tokens). Override for anything but local use.
 export JWT_SECRET ?= local-development-secret-change-me-0123456789
 export JWT_ISSUER ?= https://lms.local
@@ -19,10 +27,11 @@ export RUST_LOG ?= info
 VENV := .local/venv
 PY := $(VENV)/bin/python
 
-.PHONY: help dev deps build stop test lint cfn-lint bench load package clean
+.PHONY: help dev deps build stop test lint cfn-lint bench load package clean \
+  web-deps web web-serve web-test web-screenshots chromium deploy-web
 
 help: ## List the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 deps: ## Install what the local stack needs (Java if missing, DynamoDB Local, cfn-lint)
 	@scripts/install-deps.sh
@@ -30,19 +39,24 @@ deps: ## Install what the local stack needs (Java if missing, DynamoDB Local, cf
 build: ## Build every function and the local gateway (debug)
 	cargo build --workspace --bins
 
-dev: deps build ## Start DynamoDB Local + the local API Gateway with demo data (ports 8000, 3000, 3001)
+dev: deps build web ## Start DynamoDB Local, the local API Gateway with demo data and the web app (ports 8000, 3000, 3001, 3002)
 	scripts/dynamodb-local.sh start --port $(DYNAMODB_PORT) --db-path .local/dynamodb
+	node web/app/server/serve.mjs --port $(WEB_PORT) --api http://127.0.0.1:$(HTTP_PORT) \
+	  --ws ws://127.0.0.1:$(WS_PORT) --demo-env .local/demo.env &
+	web_pid=$$!
+	trap 'kill $$web_pid 2>/dev/null || true' EXIT
 	DYNAMODB_ENDPOINT=http://127.0.0.1:$(DYNAMODB_PORT) HTTP_PORT=$(HTTP_PORT) WS_PORT=$(WS_PORT) \
 	  target/debug/local-gateway serve --seed
 
 stop: ## Stop the DynamoDB Local started by `make dev`
 	scripts/dynamodb-local.sh stop --port $(DYNAMODB_PORT)
 
-test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end through the local gateway
+test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end through the local gateway, web (client + browser)
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
 	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo nextest run --workspace --no-fail-fast
 	scripts/schemathesis.sh
+	$(MAKE) --no-print-directory web-test
 
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
@@ -74,6 +88,35 @@ package: ## Cross-compile every function for arm64 with cargo-lambda through `sa
 	(cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build)
 	scripts/package-sizes.sh infra/.aws-sam/build
 
+web-deps: ## Install the web workspace's npm packages (npm ci) when its lock file changed
+	@if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+	  (cd web && npm ci --no-audit --no-fund --loglevel=error); fi
+
+web: web-deps ## Build the client library and the web app (web/app/dist)
+	cd web && npm run build --silent
+
+web-serve: web ## Serve the built web app against a running `make dev` stack (port 3002)
+	node web/app/server/serve.mjs --port $(WEB_PORT) --api http://127.0.0.1:$(HTTP_PORT) \
+	  --ws ws://127.0.0.1:$(WS_PORT) --demo-env .local/demo.env
+
+chromium: ## Install Debian's chromium for the browser tests when missing
+	@command -v chromium >/dev/null 2>&1 || { \
+	  sudo_cmd=""; [ "$$(id -u)" -ne 0 ] && sudo_cmd="sudo"; \
+	  echo "installing chromium"; $$sudo_cmd apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo_cmd apt-get install -y -qq chromium >/dev/null; }
+
+web-test: deps build web chromium ## The client library's tests and the browser tests, each against a stack of its own
+	cd web && WEB_TEST_DYNAMODB_PORT=$(WEB_TEST_DYNAMODB_PORT) WEB_TEST_HTTP_PORT=$(WEB_TEST_HTTP_PORT) \
+	  WEB_TEST_WS_PORT=$(WEB_TEST_WS_PORT) WEB_TEST_PORT=$(WEB_TEST_PORT) npm test --silent
+
+web-screenshots: deps build web chromium ## Screenshots of the main screens -> docs/screenshots/
+	cd web/app && CLIENT_TEST_DYNAMODB_PORT=$(WEB_TEST_DYNAMODB_PORT) CLIENT_TEST_HTTP_PORT=$(WEB_TEST_HTTP_PORT) \
+	  CLIENT_TEST_WS_PORT=$(WEB_TEST_WS_PORT) WEB_TEST_PORT=$(WEB_TEST_PORT) \
+	  ../client/scripts/with-stack.sh node scripts/screenshots.mjs ../../docs/screenshots
+
+deploy-web: web ## Upload the web app to the stack's bucket with its config.json (STACK_NAME=course-community)
+	web/app/scripts/deploy.sh "$(STACK_NAME)"
+
 clean: ## Remove build output and local data
 	cargo clean
-	rm -rf .local .aws-sam
+	rm -rf .local .aws-sam web/app/dist web/app/test-results
