@@ -153,7 +153,7 @@ impl Verifier {
             }
         })?;
         let c = data.claims;
-        if c.sub.trim().is_empty() || c.sub.len() > 128 {
+        if crate::ids::parse_user_id(&c.sub).is_err() {
             return Err(unauthorized("bad subject"));
         }
         Ok(Principal {

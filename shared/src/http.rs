@@ -56,7 +56,9 @@ where
     response
 }
 
-/// The path below `/api/community/`, split on `/`, with any stage prefix and trailing slash ignored.
+/// The path below `/api/community/`, split on `/`, with any stage prefix and trailing slash
+/// ignored, each segment percent-decoded (API Gateway passes the raw path: a user id such as
+/// `auth0|abc` arrives as `auth0%7Cabc`).
 pub fn segments(req: &Request) -> Vec<String> {
     let path = req.uri().path();
     let tail = match path.find(API_PREFIX) {
@@ -65,7 +67,11 @@ pub fn segments(req: &Request) -> Vec<String> {
     };
     tail.split('/')
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect()
 }
 

@@ -69,6 +69,33 @@ pub fn parse_ulid(what: &'static str, raw: &str) -> Result<String> {
         .map_err(|_| Error::BadRequest(format!("{what} id is not a valid id: {raw:.40}")))
 }
 
+/// Most characters of a user id (the JWT `sub`, the LMS's user id).
+pub const MAX_USER_ID_CHARS: usize = 128;
+
+/// The one rule for user ids, applied where a token is verified and wherever an id arrives in a
+/// path, a query or a body: 1 to 128 characters, any script, `|`, spaces inside, but no `#` (the
+/// key separator: an id with one could name another user's partition), no control or bidi
+/// formatting characters, and no space at either end. An identity provider's `auth0|abc123` or
+/// a UUID passes; `victim#NOTIFS` does not.
+pub fn parse_user_id(raw: &str) -> Result<String> {
+    let bad_char = |c: char| {
+        c == '#'
+            || c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
+    let ok = !raw.is_empty()
+        && raw.chars().count() <= MAX_USER_ID_CHARS
+        && raw.trim() == raw
+        && !raw.chars().any(bad_char);
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(Error::BadRequest(format!(
+            "user id must be 1-{MAX_USER_ID_CHARS} characters, without '#', control characters or spaces at either end"
+        )))
+    }
+}
+
 /// Checks an id chosen by the LMS: 1 to 64 characters of `[A-Za-z0-9_.:-]`.
 pub fn parse_external(what: &'static str, raw: &str) -> Result<String> {
     let ok = !raw.is_empty()
@@ -107,6 +134,31 @@ mod tests {
         );
         assert!(a < b);
         assert!(parse_ulid("post", &a).is_ok());
+    }
+
+    #[test]
+    fn user_ids_follow_one_rule() {
+        for good in [
+            "u-1",
+            "auth0|abc123",
+            "Zoë Müller",
+            "用户",
+            &"x".repeat(128),
+        ] {
+            assert_eq!(parse_user_id(good).unwrap(), good);
+        }
+        for bad in [
+            "",
+            "victim#NOTIFS",
+            " padded",
+            "padded ",
+            "nul\0",
+            "bidi\u{202E}x",
+            "zero\u{200B}width",
+            &"x".repeat(129),
+        ] {
+            assert!(parse_user_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub async fn upsert_course(
         ));
     }
     for id in &instructors {
-        if crate::ids::parse_external("instructor", id).is_err() {
+        if crate::ids::parse_user_id(id).is_err() {
             errors.push(FieldError::new(
                 "instructor_ids",
                 format!("invalid user id {id:.40}"),

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use shared::access::{Access, Action};
 use shared::communities::{self, CommunityView, ListFilter};
 use shared::http::{self, created, json_body, no_content, ok, page_params, principal, query};
-use shared::ids::{parse_external, parse_ulid};
+use shared::ids::{parse_external, parse_ulid, parse_user_id};
 use shared::membership::{self, CommunityRole};
 use shared::{App, Error, Result};
 
@@ -90,13 +90,13 @@ async fn community_route(
             ok(&membership::list(db, &app.cursors, access, &page).await?)
         }
         ("PATCH" | "PUT", ["members", user_id]) => {
-            let user_id = parse_external("user", user_id)?;
+            let user_id = parse_user_id(user_id)?;
             access.require(Action::ManageMembers)?;
             let change: RoleChange = json_body(req)?;
             ok(&membership::set_role(db, access, &user_id, change.role).await?)
         }
         ("DELETE", ["members", user_id]) => {
-            let user_id = parse_external("user", user_id)?;
+            let user_id = parse_user_id(user_id)?;
             membership::remove_member(db, access, &user_id).await?;
             no_content()
         }

@@ -4,7 +4,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::access::{PlatformAction, require_platform};
 use shared::http::{self, json, json_body, no_content, principal};
-use shared::ids::parse_external;
+use shared::ids::{parse_external, parse_user_id};
 use shared::lms;
 use shared::{App, Error, Result};
 
@@ -23,7 +23,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
     let db = &app.db;
     match (req.method().as_str(), path.as_slice()) {
         ("PUT", ["lms", "users", user_id]) => {
-            let user_id = parse_external("user", user_id)?;
+            let user_id = parse_user_id(user_id)?;
             let (user, written) =
                 lms::upsert_user(db, &caller, &user_id, json_body(&req)?, &now).await?;
             upserted(&user, written)
@@ -43,7 +43,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         }
         ("PUT", ["lms", "courses", course_id, "enrollments", user_id]) => {
             let course_id = parse_external("course", course_id)?;
-            let user_id = parse_external("user", user_id)?;
+            let user_id = parse_user_id(user_id)?;
             let (enrollment, written) =
                 lms::upsert_enrollment(db, &caller, &course_id, &user_id, json_body(&req)?, &now)
                     .await?;
@@ -51,7 +51,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         }
         ("DELETE", ["lms", "courses", course_id, "enrollments", user_id]) => {
             let course_id = parse_external("course", course_id)?;
-            let user_id = parse_external("user", user_id)?;
+            let user_id = parse_user_id(user_id)?;
             lms::delete_enrollment(db, &caller, &course_id, &user_id).await?;
             no_content()
         }
