@@ -4,5 +4,6 @@
 
 pub mod db;
 pub mod outbox;
+pub mod posts;
 
 pub use db::{Db, Item, Refused, Tx, TxOutcome};
