@@ -2,3 +2,4 @@
 //! gateway), and use cases against fakes where a fake earns its keep.
 
 mod outbox;
+mod posts;
