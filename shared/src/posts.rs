@@ -1,32 +1,36 @@
-//! The discussion forum: posts and threaded replies, listings, reading a thread, editing with an
-//! edit history, and soft deletion. Reactions and moderation live in the submodules.
+//! The discussion forum's use cases: create a post or a reply, read a thread, list a community's
+//! posts, edit with an edit history, soft-delete, pin. Reactions and moderation live in the
+//! submodules, the records in [`model`], what a caller sees in [`view`], every request in
+//! [`crate::store::posts`].
 //!
-//! Counters stay exact because each one changes in the same request as the write it counts:
-//! `view_count` by an `ADD` on read, `reply_count` and the community's `post_count` in the
-//! transaction that publishes, approves or deletes a post. `post_count` counts a community's
-//! published posts: approved and not deleted, top-level posts and replies alike. `reply_count`
-//! counts a post's published direct replies.
+//! Each use case loads the caller's access once through the guard, decides by the rules here,
+//! stores through the store, and queues what follows (the notification job, in the same
+//! transaction as the post: [`crate::store::outbox`]).
+//!
+//! `post_count` counts a community's published posts: approved and not deleted, top-level posts
+//! and replies alike. `reply_count` counts a post's published direct replies.
 
+pub mod model;
 pub mod moderation;
 pub mod reactions;
+pub mod view;
+
+pub use model::{Lane, Post, PostEvent, PostStatus, Revision};
+pub use view::{Author, ModerationState, PostDetail, PostView};
 
 use crate::access::{Access, Action};
 use crate::auth::Principal;
 use crate::clock::iso;
-use crate::cursor::{Cursors, query_page};
-use crate::db::{
-    Db, Item, WriteOutcome, attr_n, from_item, key_item, n, s, sdk, to_item, with_gsi,
-};
+use crate::cursor::{Cursors, Page, PageParams};
+use crate::db::Db;
 use crate::error::{Error, FieldError, Result};
-use crate::http::{Page, PageParams};
-use crate::keys::{self, GSI1, GSI2, Key};
+use crate::ids::Ids;
+use crate::notifications::jobs::Job;
+use crate::store::posts::{self as store, Deleted, Edited, Inserted, Listing, Pinned};
 use crate::validate;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update,
-};
 use chrono::{DateTime, Utc};
-use reactions::{ReactionCounts, ReactionType};
-use serde::{Deserialize, Serialize};
+use model::ReactionCounts;
+use serde::Deserialize;
 
 /// Deepest reply level: a thread's materialized path must fit an index sort key (1,024 bytes).
 pub const MAX_DEPTH: u32 = 32;
@@ -35,216 +39,12 @@ pub const THREAD_PAGE: i32 = 100;
 /// Optimistic read-modify-write attempts before answering 409.
 const ATTEMPTS: usize = 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PostStatus {
-    Approved,
-    Pending,
-    Rejected,
-}
-
-impl PostStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PostStatus::Approved => "approved",
-            PostStatus::Pending => "pending",
-            PostStatus::Rejected => "rejected",
-        }
-    }
-}
-
-/// The listing partition a top-level post sits in (its status, or `deleted`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lane {
-    Approved,
-    Pending,
-    Rejected,
-    Deleted,
-}
-
-impl Lane {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lane::Approved => "approved",
-            Lane::Pending => "pending",
-            Lane::Rejected => "rejected",
-            Lane::Deleted => "deleted",
-        }
-    }
-
-    /// Parses `?status=`.
-    pub fn parse(raw: &str) -> Result<Self> {
-        match raw {
-            "approved" => Ok(Lane::Approved),
-            "pending" => Ok(Lane::Pending),
-            "rejected" => Ok(Lane::Rejected),
-            "deleted" => Ok(Lane::Deleted),
-            _ => Err(Error::BadRequest(
-                "status must be one of approved, pending, rejected, deleted".into(),
-            )),
-        }
-    }
-}
-
-/// A post or a reply as stored (`keys::post`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Post {
-    pub id: String,
-    pub community_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<String>,
-    /// The top-level post of the thread (the post itself for top-level posts).
-    pub root_id: String,
-    /// Ids from the root down to this post, joined by `/`: sorts a thread depth-first.
-    pub path: String,
-    pub depth: u32,
-    pub author_id: String,
-    /// Denormalized so listings need no read per author.
-    pub author_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author_username: Option<String>,
-    /// Required on top-level posts, optional on replies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    pub content: String,
-    pub status: PostStatus,
-    #[serde(default)]
-    pub is_pinned: bool,
-    #[serde(default)]
-    pub is_deleted: bool,
-    #[serde(default)]
-    pub view_count: i64,
-    #[serde(default)]
-    pub reply_count: i64,
-    #[serde(default)]
-    pub reaction_counts: ReactionCounts,
-    #[serde(default)]
-    pub flag_count: i64,
-    #[serde(default)]
-    pub open_flag_count: i64,
-    /// How many times the text was edited; the version number of the next edit record.
-    #[serde(default)]
-    pub edit_count: i64,
-    /// Since when the post waits in the moderation queue (pending, or flagged and unresolved).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queued_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edited_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moderated_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moderated_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moderation_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags_resolved_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags_resolved_by: Option<String>,
-}
-
 impl Post {
-    pub fn is_reply(&self) -> bool {
-        self.parent_id.is_some()
-    }
-
-    pub fn lane(&self) -> Lane {
-        match (self.is_deleted, self.status) {
-            (true, _) => Lane::Deleted,
-            (false, PostStatus::Approved) => Lane::Approved,
-            (false, PostStatus::Pending) => Lane::Pending,
-            (false, PostStatus::Rejected) => Lane::Rejected,
-        }
-    }
-
     /// Pending and rejected posts are seen only by their author and the community's moderators.
     pub fn visible_to(&self, access: &Access) -> bool {
         self.status == PostStatus::Approved
             || access.is_moderator()
             || self.author_id == access.principal.user_id
-    }
-
-    /// Published: counted in `post_count` and its parent's `reply_count`.
-    pub fn is_published(&self) -> bool {
-        self.status == PostStatus::Approved && !self.is_deleted
-    }
-
-    /// GSI1 key: the community listing for top-level posts, the thread for replies.
-    fn index_key(&self) -> Key {
-        match self.parent_id {
-            None => keys::post_listing(
-                &self.community_id,
-                self.lane().as_str(),
-                self.is_pinned,
-                &self.id,
-            ),
-            Some(_) => keys::thread_entry(&self.root_id, &self.path),
-        }
-    }
-}
-
-/// The stored item of a post with its index keys.
-fn post_item(p: &Post) -> Result<Item> {
-    let mut item = with_gsi(to_item(&keys::post(&p.id), p)?, GSI1, &p.index_key());
-    if let Some(since) = &p.queued_at {
-        item = with_gsi(
-            item,
-            GSI2,
-            &keys::moderation_entry(&p.community_id, since, &p.id),
-        );
-    }
-    Ok(item)
-}
-
-/// What happened to a post, for whoever reacts to it (notifications): the router hands each
-/// request's events to the notifier after the write succeeded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PostEvent {
-    /// A post or reply was stored, published or pending approval; `mentions` are the
-    /// `@username`s in its text.
-    Created {
-        post: Post,
-        mentions: Vec<String>,
-    },
-    Approved {
-        post: Post,
-        moderator_id: String,
-    },
-    Rejected {
-        post: Post,
-        moderator_id: String,
-        reason: Option<String>,
-    },
-    Flagged {
-        post: Post,
-        flagger_id: String,
-        reason: String,
-    },
-}
-
-impl PostEvent {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PostEvent::Created { .. } => "created",
-            PostEvent::Approved { .. } => "approved",
-            PostEvent::Rejected { .. } => "rejected",
-            PostEvent::Flagged { .. } => "flagged",
-        }
-    }
-
-    pub fn post(&self) -> &Post {
-        match self {
-            PostEvent::Created { post, .. }
-            | PostEvent::Approved { post, .. }
-            | PostEvent::Rejected { post, .. }
-            | PostEvent::Flagged { post, .. } => post,
-        }
     }
 }
 
@@ -274,121 +74,6 @@ pub fn mentions(text: &str) -> Vec<String> {
     found
 }
 
-// ---------------------------------------------------------------- views
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Author {
-    pub id: String,
-    pub name: String,
-    pub username: Option<String>,
-}
-
-/// What moderators see of a post's moderation state.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModerationState {
-    pub flag_count: i64,
-    pub open_flag_count: i64,
-    pub queued_at: Option<String>,
-    pub moderated_by: Option<String>,
-    pub moderated_at: Option<String>,
-    pub deleted_by: Option<String>,
-    pub flags_resolved_at: Option<String>,
-    pub flags_resolved_by: Option<String>,
-}
-
-/// A post as the API shows it to one caller: a deleted post keeps its place and counters but
-/// shows no title or content (except to admins).
-#[derive(Debug, Clone, Serialize)]
-pub struct PostView {
-    pub id: String,
-    pub community: String,
-    pub parent: Option<String>,
-    pub root: String,
-    pub depth: u32,
-    pub author: Author,
-    pub title: Option<String>,
-    pub content: Option<String>,
-    pub status: PostStatus,
-    pub is_pinned: bool,
-    pub is_deleted: bool,
-    pub view_count: i64,
-    pub reply_count: i64,
-    pub reaction_counts: ReactionCounts,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub my_reactions: Option<Vec<ReactionType>>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub edited_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    /// The moderator's reason for the approval or rejection (author and moderators only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub moderation_reason: Option<String>,
-    /// Moderators only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub moderation: Option<ModerationState>,
-}
-
-impl PostView {
-    pub fn of(p: &Post, access: &Access, my_reactions: Option<Vec<ReactionType>>) -> Self {
-        let moderator = access.is_moderator();
-        let author = p.author_id == access.principal.user_id;
-        let hide_text = p.is_deleted && !access.principal.is_admin();
-        Self {
-            id: p.id.clone(),
-            community: p.community_id.clone(),
-            parent: p.parent_id.clone(),
-            root: p.root_id.clone(),
-            depth: p.depth,
-            author: Author {
-                id: p.author_id.clone(),
-                name: p.author_name.clone(),
-                username: p.author_username.clone(),
-            },
-            title: if hide_text { None } else { p.title.clone() },
-            content: if hide_text {
-                None
-            } else {
-                Some(p.content.clone())
-            },
-            status: p.status,
-            is_pinned: p.is_pinned,
-            is_deleted: p.is_deleted,
-            view_count: p.view_count,
-            reply_count: p.reply_count,
-            reaction_counts: p.reaction_counts.clone(),
-            my_reactions,
-            created_at: p.created_at.clone(),
-            updated_at: p.updated_at.clone(),
-            edited_at: p.edited_at.clone(),
-            deleted_at: p.deleted_at.clone(),
-            moderation_reason: (moderator || author)
-                .then(|| p.moderation_reason.clone())
-                .flatten(),
-            moderation: moderator.then(|| ModerationState {
-                flag_count: p.flag_count,
-                open_flag_count: p.open_flag_count,
-                queued_at: p.queued_at.clone(),
-                moderated_by: p.moderated_by.clone(),
-                moderated_at: p.moderated_at.clone(),
-                deleted_by: p.deleted_by.clone(),
-                flags_resolved_at: p.flags_resolved_at.clone(),
-                flags_resolved_by: p.flags_resolved_by.clone(),
-            }),
-        }
-    }
-}
-
-/// A post with (a page of) its thread: the replies below it, depth-first, each with `depth` and
-/// `parent` so clients can indent them.
-#[derive(Debug, Serialize)]
-pub struct PostDetail {
-    #[serde(flatten)]
-    pub post: PostView,
-    pub replies: Vec<PostView>,
-    pub replies_next: Option<String>,
-}
-
 // ---------------------------------------------------------------- loading
 
 /// A post together with the caller's access to its community, checked for reading.
@@ -410,11 +95,12 @@ impl PostAccess {
 
 /// Strongly consistent read of a post.
 pub async fn fetch(db: &Db, post_id: &str) -> Result<Option<Post>> {
-    db.get::<Post>(&keys::post(post_id)).await
+    store::get(db, post_id).await
 }
 
 /// Reads a post and the caller's access (GetItem + the guard's BatchGetItem): 404 if the post
 /// or its community is invisible to the caller, 403 if they may see the community but not read.
+/// Records the post's community on the current use case's span.
 pub async fn load(
     db: &Db,
     principal: &Principal,
@@ -422,6 +108,7 @@ pub async fn load(
     now: DateTime<Utc>,
 ) -> Result<PostAccess> {
     let post = fetch(db, post_id).await?.ok_or(Error::NotFound("post"))?;
+    tracing::Span::current().record("community_id", post.community_id.as_str());
     let access = match Access::load(db, principal, &post.community_id, now).await {
         Err(Error::NotFound(_)) => return Err(Error::NotFound("post")),
         other => other?,
@@ -431,72 +118,6 @@ pub async fn load(
         return Err(Error::NotFound("post"));
     }
     Ok(PostAccess { post, access })
-}
-
-// ---------------------------------------------------------------- transaction parts
-
-fn update(db: &Db, key: &Key) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    Update::builder()
-        .table_name(&db.table)
-        .set_key(Some(key_item(key)))
-}
-
-fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> Result<TransactWriteItem> {
-    Ok(TransactWriteItem::builder()
-        .update(u.build().map_err(Error::internal)?)
-        .build())
-}
-
-fn tx_put(db: &Db, item: Item) -> Result<TransactWriteItem> {
-    Ok(TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(&db.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(Error::internal)?,
-        )
-        .build())
-}
-
-/// `ADD post_count :delta` on the community.
-fn bump_post_count(db: &Db, community_id: &str, delta: i64) -> Result<TransactWriteItem> {
-    tx_update(
-        update(db, &keys::community(community_id))
-            .update_expression("ADD post_count :d")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":d", n(delta)),
-    )
-}
-
-/// `ADD reply_count :delta` on a parent (which is never removed, only soft-deleted).
-fn bump_reply_count(db: &Db, parent_id: &str, delta: i64) -> Result<TransactWriteItem> {
-    tx_update(
-        update(db, &keys::post(parent_id))
-            .update_expression("ADD reply_count :d")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":d", n(delta)),
-    )
-}
-
-/// The counter changes of publishing (`+1`) or unpublishing (`-1`) a post.
-fn publication(db: &Db, p: &Post, delta: i64) -> Result<Vec<TransactWriteItem>> {
-    let mut items = vec![bump_post_count(db, &p.community_id, delta)?];
-    if let Some(parent) = &p.parent_id {
-        items.push(bump_reply_count(db, parent, delta)?);
-    }
-    Ok(items)
-}
-
-fn falsy() -> AttributeValue {
-    AttributeValue::Bool(false)
-}
-
-fn condition_failed_at(reasons: &[Option<String>], i: usize) -> bool {
-    reasons
-        .get(i)
-        .is_some_and(|r| r.as_deref() == Some("ConditionalCheckFailed"))
 }
 
 // ---------------------------------------------------------------- create
@@ -582,9 +203,48 @@ fn validate_new(path_community: Option<&str>, input: &NewPost) -> Result<ValidNe
     }
 }
 
-/// Creates a post or a reply. Members' posts wait for approval in communities that require it;
-/// moderators', instructors' and admins' are published at once. Publishing adds to the
-/// community's `post_count` and the parent's `reply_count` in the same transaction.
+/// Creates a top-level post. Members' posts wait for approval in communities that require it;
+/// moderators', instructors' and admins' are published at once. The post, the community's
+/// `post_count` (when published) and the notification job are written in one transaction.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id))]
+pub async fn create_post(
+    db: &Db,
+    ids: &dyn Ids,
+    principal: &Principal,
+    path_community: Option<&str>,
+    input: NewPost,
+    now: DateTime<Utc>,
+) -> Result<PostView> {
+    if input.parent.is_some() {
+        return Err(Error::validation(
+            "parent",
+            "a post has no parent; a reply has",
+        ));
+    }
+    let input = validate_new(path_community, &input)?;
+    Ok(publish_new(db, ids, principal, input, now).await?.0)
+}
+
+/// Creates a reply to a post of the same community, held for approval like posts; published,
+/// it also counts in its parent's `reply_count` (same transaction).
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id))]
+pub async fn create_reply(
+    db: &Db,
+    ids: &dyn Ids,
+    principal: &Principal,
+    path_community: Option<&str>,
+    input: NewPost,
+    now: DateTime<Utc>,
+) -> Result<PostView> {
+    if input.parent.is_none() {
+        return Err(Error::validation("parent", "is required"));
+    }
+    let input = validate_new(path_community, &input)?;
+    Ok(publish_new(db, ids, principal, input, now).await?.0)
+}
+
+/// Creates a post or a reply (as the body says), with ULIDs for ids. Kept for callers of the
+/// earlier signature; the event answered is the one whose job was queued with the post.
 pub async fn create(
     db: &Db,
     principal: &Principal,
@@ -593,6 +253,19 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<(PostView, Vec<PostEvent>)> {
     let input = validate_new(path_community, &input)?;
+    let (view, event) = publish_new(db, &crate::ids::Ulids, principal, input, now).await?;
+    Ok((view, vec![event]))
+}
+
+async fn publish_new(
+    db: &Db,
+    ids: &dyn Ids,
+    principal: &Principal,
+    input: ValidNewPost,
+    now: DateTime<Utc>,
+) -> Result<(PostView, PostEvent)> {
+    let span = tracing::Span::current();
+    span.record("community_id", input.community_id.as_str());
     let access = Access::load(db, principal, &input.community_id, now).await?;
     access.require(Action::Post)?;
     let parent = match &input.parent_id {
@@ -601,7 +274,8 @@ pub async fn create(
     };
     crate::ratelimit::check(db, &principal.user_id, crate::ratelimit::POSTS, now).await?;
 
-    let id = crate::ids::new_id();
+    let id = ids.new_id();
+    span.record("post_id", id.as_str());
     let at = iso(now);
     let held = access.community.require_post_approval && !access.is_moderator();
     let (root_id, path, depth) = match &parent {
@@ -645,65 +319,25 @@ pub async fn create(
         flags_resolved_at: None,
         flags_resolved_by: None,
     };
-
-    let mut items = vec![tx_put(db, post_item(&post)?)?];
-    if let Some(parent) = &parent {
-        // The parent must still be published when the reply lands.
-        let condition = "attribute_exists(PK) AND is_deleted = :f AND #status = :approved";
-        let check = |b: aws_sdk_dynamodb::types::builders::ConditionCheckBuilder| {
-            b.table_name(&db.table)
-                .set_key(Some(key_item(&keys::post(&parent.id))))
-                .condition_expression(condition)
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":f", falsy())
-                .expression_attribute_values(":approved", s("approved"))
-        };
-        if post.is_published() {
-            items.push(tx_update(
-                update(db, &keys::post(&parent.id))
-                    .update_expression("ADD reply_count :one")
-                    .condition_expression(condition)
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":f", falsy())
-                    .expression_attribute_values(":approved", s("approved"))
-                    .expression_attribute_values(":one", n(1)),
-            )?);
-        } else {
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(
-                        check(ConditionCheck::builder())
-                            .build()
-                            .map_err(Error::internal)?,
-                    )
-                    .build(),
-            );
-        }
-    }
-    if post.is_published() {
-        items.push(bump_post_count(db, &post.community_id, 1)?);
-    }
-    match db.transact(items).await? {
-        WriteOutcome::Done => {}
-        WriteOutcome::ConditionFailed(reasons) if condition_failed_at(&reasons, 1) => {
-            return Err(if parent.is_some() {
-                Error::NotFound("parent post")
-            } else {
-                Error::NotFound("community")
-            });
-        }
-        WriteOutcome::ConditionFailed(reasons) => {
-            return Err(Error::internal(format!("creating a post: {reasons:?}")));
-        }
-    }
     let mut text = post.title.clone().unwrap_or_default();
     text.push('\n');
     text.push_str(&post.content);
-    let events = vec![PostEvent::Created {
+    let event = PostEvent::Created {
         post: post.clone(),
         mentions: mentions(&text),
-    }];
-    Ok((PostView::of(&post, &access, Some(Vec::new())), events))
+    };
+    let job = Job::of_post_event(&event, now, ids);
+    match store::insert(db, &post, job.as_ref()).await? {
+        Inserted::Created => {}
+        Inserted::ParentGone => return Err(Error::NotFound("parent post")),
+        Inserted::CommunityGone => return Err(Error::NotFound("community")),
+        Inserted::Duplicate => {
+            return Err(Error::internal(
+                "a new post's id is taken; nothing was written",
+            ));
+        }
+    }
+    Ok((PostView::of(&post, &access, Some(Vec::new())), event))
 }
 
 /// The post a reply answers: it must be in the same community, visible to the caller, not
@@ -731,9 +365,23 @@ async fn reply_target(db: &Db, access: &Access, parent_id: &str) -> Result<Post>
 
 // ---------------------------------------------------------------- read
 
-/// Reads a post with a page of its thread, reaction counts and the caller's reactions. The first
-/// page counts a view (`ADD view_count`). Requests: UpdateItem, then a Query on GSI1 (the thread)
-/// and a Query of the caller's reactions in the thread, side by side.
+/// Reads a post with a page of its thread, reaction counts and the caller's reactions; the first
+/// page counts a view.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
+pub async fn read_post(
+    db: &Db,
+    cursors: &Cursors,
+    principal: &Principal,
+    post_id: &str,
+    page: &PageParams,
+    now: DateTime<Utc>,
+) -> Result<PostDetail> {
+    let pa = load(db, principal, post_id, now).await?;
+    read(db, cursors, &pa, page).await
+}
+
+/// [`read_post`] for a post whose access is loaded. Requests: UpdateItem (first page only), then
+/// a Query on GSI1 (the thread) and a Query of the caller's reactions in the thread, side by side.
 pub async fn read(
     db: &Db,
     cursors: &Cursors,
@@ -741,57 +389,22 @@ pub async fn read(
     page: &PageParams,
 ) -> Result<PostDetail> {
     let mut post = pa.post.clone();
-    if page.cursor.is_none() {
-        let out = db
-            .client
-            .update_item()
-            .table_name(&db.table)
-            .set_key(Some(key_item(&keys::post(&post.id))))
-            .update_expression("ADD view_count :one")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(sdk)?;
-        if let Some(v) = out
-            .attributes
-            .as_ref()
-            .and_then(|a| attr_n(a, "view_count"))
-        {
-            post.view_count = v;
-        }
+    if page.cursor.is_none()
+        && let Some(v) = store::count_view(db, &post.id).await?
+    {
+        post.view_count = v;
     }
-    let scope = format!("thread:{}", post.id);
-    let start = page
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(&scope, c))
-        .transpose()?;
-    let thread = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(GSI1)
-        .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :below)")
-        .expression_attribute_values(":pk", s(keys::thread_pk(&post.root_id)))
-        .expression_attribute_values(":below", s(format!("{}/", post.path)))
-        .limit(page.limit)
-        .set_exclusive_start_key(start)
-        .send();
     let (thread, mut mine) = tokio::try_join!(
-        async { thread.await.map_err(sdk) },
+        store::thread_page(db, cursors, &post, page),
         reactions::mine(db, &post.root_id, pa.me()),
     )?;
     let access = &pa.access;
     let replies = thread
-        .items
-        .unwrap_or_default()
+        .results
         .into_iter()
-        .map(from_item::<Post>)
-        .filter(|r| r.as_ref().map_or(true, |p| p.visible_to(access)))
-        .map(|r| r.map(|p| PostView::of(&p, access, Some(mine.remove(&p.id).unwrap_or_default()))))
-        .collect::<Result<Vec<_>>>()?;
+        .filter(|p| p.visible_to(access))
+        .map(|p| PostView::of(&p, access, Some(mine.remove(&p.id).unwrap_or_default())))
+        .collect();
     let view = PostView::of(
         &post,
         access,
@@ -800,9 +413,7 @@ pub async fn read(
     Ok(PostDetail {
         post: view,
         replies,
-        replies_next: thread
-            .last_evaluated_key
-            .map(|k| cursors.encode(&scope, &k)),
+        replies_next: thread.next,
     })
 }
 
@@ -817,10 +428,25 @@ pub struct ListFilter {
     pub author: Option<String>,
 }
 
-/// Lists a community's top-level posts, pinned first, then newest first: one Query on GSI1 per
-/// page. Members see their own pending and rejected posts; moderators see everyone's and the
-/// deleted ones (as deleted; admins with their text). `author` is a filter on the page read, so a
-/// page may hold fewer than `limit` posts while `next` is set.
+/// Lists a community's top-level posts, pinned first, then newest first.
+#[tracing::instrument(skip_all, fields(community_id = %community_id, user_id = %principal.user_id))]
+pub async fn list_posts(
+    db: &Db,
+    cursors: &Cursors,
+    principal: &Principal,
+    community_id: &str,
+    filter: &ListFilter,
+    page: &PageParams,
+    now: DateTime<Utc>,
+) -> Result<Page<PostView>> {
+    let access = Access::load(db, principal, community_id, now).await?;
+    list(db, cursors, &access, filter, page).await
+}
+
+/// [`list_posts`] with the caller's access loaded: one Query on GSI1 per page. Members see their
+/// own pending and rejected posts; moderators see everyone's and the deleted ones (as deleted;
+/// admins with their text). `author` is a filter on the page read, so a page may hold fewer
+/// than `limit` posts while `next` is set.
 pub async fn list(
     db: &Db,
     cursors: &Cursors,
@@ -846,35 +472,13 @@ pub async fn list(
         Lane::Pending | Lane::Rejected => {}
         Lane::Deleted => access.require(Action::Moderate)?,
     }
-    let scope = format!(
-        "posts:{}:{}:{:?}:{}",
-        access.community.id,
-        lane.as_str(),
-        filter.pinned,
-        author.as_deref().unwrap_or("")
-    );
-    let mut q = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(GSI1)
-        .expression_attribute_values(
-            ":pk",
-            s(keys::post_listing_pk(&access.community.id, lane.as_str())),
-        )
-        .scan_index_forward(false);
-    q = match filter.pinned {
-        None => q.key_condition_expression("GSI1PK = :pk"),
-        Some(pinned) => q
-            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :pin)")
-            .expression_attribute_values(":pin", s(format!("{}#", u8::from(pinned)))),
+    let listing = Listing {
+        community_id: &access.community.id,
+        lane,
+        pinned: filter.pinned,
+        author: author.as_deref(),
     };
-    if let Some(a) = &author {
-        q = q
-            .filter_expression("author_id = :author")
-            .expression_attribute_values(":author", s(a));
-    }
-    let posts: Page<Post> = query_page(cursors, &scope, page, q).await?;
+    let posts = store::listing_page(db, cursors, &listing, page).await?;
     Ok(posts.map(|p| PostView::of(&p, access, None)))
 }
 
@@ -940,29 +544,18 @@ fn validate_edit(input: &PostEdit, is_reply: bool, mode: EditMode) -> Result<Tex
     }
 }
 
-/// An earlier text of a post, kept when an edit replaces it (`keys::post_edit`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Revision {
-    pub post_id: String,
-    /// 1 for the text replaced by the first edit.
-    pub version: i64,
-    #[serde(default)]
-    pub title: Option<String>,
-    pub content: String,
-    /// When this text was replaced, and by whom.
-    pub replaced_at: String,
-    pub replaced_by: String,
-}
-
 /// Edits a post (its author only): the replaced text is kept as a [`Revision`] written in the
 /// same transaction, guarded by the edit counter so concurrent edits each keep their history.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn edit(
     db: &Db,
-    pa: &PostAccess,
+    principal: &Principal,
+    post_id: &str,
     input: PostEdit,
     mode: EditMode,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
+    let pa = load(db, principal, post_id, now).await?;
     if !pa.is_author() {
         return Err(Error::Forbidden("only the author may edit a post".into()));
     }
@@ -986,42 +579,8 @@ pub async fn edit(
             replaced_at: at.clone(),
             replaced_by: pa.me().to_string(),
         };
-        let mut set = vec![
-            "#content = :content",
-            "edited_at = :now",
-            "updated_at = :now",
-            "edit_count = :next",
-        ];
-        let mut u = update(db, &keys::post(&current.id))
-            .condition_expression("edit_count = :current AND is_deleted = :f")
-            .expression_attribute_names("#content", "content")
-            .expression_attribute_values(":content", s(&content))
-            .expression_attribute_values(":now", s(&at))
-            .expression_attribute_values(":next", n(revision.version))
-            .expression_attribute_values(":current", n(current.edit_count))
-            .expression_attribute_values(":f", falsy());
-        let expression = match &title {
-            Some(t) => {
-                set.push("#title = :title");
-                u = u
-                    .expression_attribute_names("#title", "title")
-                    .expression_attribute_values(":title", s(t));
-                format!("SET {}", set.join(", "))
-            }
-            None => {
-                u = u.expression_attribute_names("#title", "title");
-                format!("SET {} REMOVE #title", set.join(", "))
-            }
-        };
-        let items = vec![
-            tx_put(
-                db,
-                to_item(&keys::post_edit(&current.id, revision.version), &revision)?,
-            )?,
-            tx_update(u.update_expression(expression))?,
-        ];
-        match db.transact(items).await? {
-            WriteOutcome::Done => {
+        match store::edit(db, &current, &revision, title.as_deref(), &content, &at).await? {
+            Edited::Edited => {
                 current.title = title;
                 current.content = content;
                 current.edit_count = revision.version;
@@ -1029,14 +588,8 @@ pub async fn edit(
                 current.updated_at = at;
                 return Ok(PostView::of(&current, &pa.access, None));
             }
-            WriteOutcome::ConditionFailed(_) => {
-                current = fetch(db, &current.id)
-                    .await?
-                    .ok_or(Error::NotFound("post"))?;
-                if current.is_deleted {
-                    return Err(Error::Conflict("the post is deleted".into()));
-                }
-            }
+            Edited::Gone => return Err(Error::Conflict("the post is deleted".into())),
+            Edited::Conflict(now) => current = *now,
         }
     }
     Err(Error::Conflict(
@@ -1045,12 +598,16 @@ pub async fn edit(
 }
 
 /// The edit history, oldest first (the author and moderators; a deleted post's only to admins).
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn revisions(
     db: &Db,
     cursors: &Cursors,
-    pa: &PostAccess,
+    principal: &Principal,
+    post_id: &str,
     page: &PageParams,
+    now: DateTime<Utc>,
 ) -> Result<Page<Revision>> {
+    let pa = load(db, principal, post_id, now).await?;
     if !pa.is_author() {
         pa.access.require(Action::Moderate)?;
     }
@@ -1059,34 +616,7 @@ pub async fn revisions(
             "the history of a deleted post is kept for admins".into(),
         ));
     }
-    query_children(
-        db,
-        cursors,
-        &pa.post.id,
-        keys::POST_EDIT_PREFIX,
-        "revisions",
-        page,
-    )
-    .await
-}
-
-/// One page of a post's child items of one kind (edits, flags, notes), oldest first.
-async fn query_children<T: serde::de::DeserializeOwned>(
-    db: &Db,
-    cursors: &Cursors,
-    post_id: &str,
-    prefix: &str,
-    listing: &str,
-    page: &PageParams,
-) -> Result<Page<T>> {
-    let query = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-        .expression_attribute_values(":pk", s(keys::post_pk(post_id)))
-        .expression_attribute_values(":prefix", s(prefix));
-    query_page(cursors, &format!("{listing}:{post_id}"), page, query).await
+    store::revisions_page(db, cursors, &pa.post.id, page).await
 }
 
 // ---------------------------------------------------------------- delete
@@ -1094,7 +624,14 @@ async fn query_children<T: serde::de::DeserializeOwned>(
 /// Soft-deletes a post (its author, or a moderator+): the text stays stored, readers see the post
 /// as deleted, its replies stay readable. Unpublishing takes it out of `post_count` and its
 /// parent's `reply_count` in the same transaction; deleting twice changes nothing.
-pub async fn delete(db: &Db, pa: &PostAccess, now: DateTime<Utc>) -> Result<()> {
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
+pub async fn delete(
+    db: &Db,
+    principal: &Principal,
+    post_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let pa = load(db, principal, post_id, now).await?;
     if !pa.is_author() && !pa.access.is_moderator() {
         return Err(Error::Forbidden(
             "only the author or a moderator may delete a post".into(),
@@ -1106,38 +643,9 @@ pub async fn delete(db: &Db, pa: &PostAccess, now: DateTime<Utc>) -> Result<()> 
         if current.is_deleted {
             return Ok(());
         }
-        let mut u = update(db, &keys::post(&current.id))
-            .condition_expression("is_deleted = :f AND #status = :status")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":f", falsy())
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":status", s(current.status.as_str()))
-            .expression_attribute_values(":now", s(&at))
-            .expression_attribute_values(":by", s(pa.me()));
-        let mut set = "SET is_deleted = :t, deleted_at = :now, deleted_by = :by".to_string();
-        if !current.is_reply() {
-            set.push_str(", GSI1PK = :lane");
-            u = u.expression_attribute_values(
-                ":lane",
-                s(keys::post_listing_pk(
-                    &current.community_id,
-                    Lane::Deleted.as_str(),
-                )),
-            );
-        }
-        let mut items = vec![tx_update(
-            u.update_expression(format!("{set} REMOVE queued_at, GSI2PK, GSI2SK")),
-        )?];
-        if current.is_published() {
-            items.extend(publication(db, &current, -1)?);
-        }
-        match db.transact(items).await? {
-            WriteOutcome::Done => return Ok(()),
-            WriteOutcome::ConditionFailed(_) => {
-                current = fetch(db, &current.id)
-                    .await?
-                    .ok_or(Error::NotFound("post"))?;
-            }
+        match store::soft_delete(db, &current, pa.me(), &at).await? {
+            Deleted::Deleted => return Ok(()),
+            Deleted::Changed(now) => current = *now,
         }
     }
     Err(Error::Conflict(
@@ -1147,9 +655,17 @@ pub async fn delete(db: &Db, pa: &PostAccess, now: DateTime<Utc>) -> Result<()> 
 
 // ---------------------------------------------------------------- pin
 
-/// Pins or unpins a top-level post (moderator+); pinned posts come first in listings because
-/// the listing sort key starts with the pin flag. One UpdateItem.
-pub async fn set_pinned(db: &Db, pa: &PostAccess, pinned: bool) -> Result<PostView> {
+/// Pins or unpins a top-level post (moderator+); pinned posts come first in listings. One
+/// UpdateItem.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id, pinned = pinned))]
+pub async fn set_pinned(
+    db: &Db,
+    principal: &Principal,
+    post_id: &str,
+    pinned: bool,
+    now: DateTime<Utc>,
+) -> Result<PostView> {
+    let pa = load(db, principal, post_id, now).await?;
     pa.access.require(Action::Moderate)?;
     if pa.post.is_reply() {
         return Err(Error::Conflict("only top-level posts can be pinned".into()));
@@ -1157,34 +673,9 @@ pub async fn set_pinned(db: &Db, pa: &PostAccess, pinned: bool) -> Result<PostVi
     if pa.post.is_deleted {
         return Err(Error::Conflict("the post is deleted".into()));
     }
-    let listing = keys::post_listing(
-        &pa.post.community_id,
-        pa.post.lane().as_str(),
-        pinned,
-        &pa.post.id,
-    );
-    let out = db
-        .client
-        .update_item()
-        .table_name(&db.table)
-        .set_key(Some(key_item(&keys::post(&pa.post.id))))
-        .update_expression("SET is_pinned = :p, GSI1SK = :sk")
-        .condition_expression("attribute_exists(PK) AND is_deleted = :f")
-        .expression_attribute_values(":p", AttributeValue::Bool(pinned))
-        .expression_attribute_values(":sk", s(listing.sk))
-        .expression_attribute_values(":f", falsy())
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match out {
-        Ok(o) => {
-            let post: Post = from_item(o.attributes.unwrap_or_default())?;
-            Ok(PostView::of(&post, &pa.access, None))
-        }
-        Err(e) if crate::db::is_condition_failed(&e) => {
-            Err(Error::Conflict("the post is deleted".into()))
-        }
-        Err(e) => Err(sdk(e)),
+    match store::set_pinned(db, &pa.post, pinned).await? {
+        Pinned::Pinned(post) => Ok(PostView::of(&post, &pa.access, None)),
+        Pinned::Gone => Err(Error::Conflict("the post is deleted".into())),
     }
 }
 

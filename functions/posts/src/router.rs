@@ -1,15 +1,15 @@
 //! Routes of `/api/community/posts/...`, `/groups/{id}/posts/` and `/groups/{id}/moderation/`:
-//! request parsing and response shapes only; the rules live in `shared::posts`.
+//! parse the request, call its use case in `shared::posts`, map the answer. The use cases load
+//! access, store and queue notifications themselves.
 
 use lambda_http::{Body, Request, Response};
-use shared::access::Access;
 use shared::http::{
     self, PageParams, created, json_body, no_content, ok, page_params, principal, query,
 };
-use shared::ids::{parse_external, parse_ulid};
+use shared::ids::{parse_ulid, parse_user_id};
 use shared::posts::moderation::{self, NoteInput, ReasonInput};
 use shared::posts::reactions::{self, ReactionInput, ReactionType};
-use shared::posts::{self, EditMode, Lane, ListFilter, PostEvent, THREAD_PAGE};
+use shared::posts::{self, EditMode, Lane, ListFilter, NewPost, THREAD_PAGE};
 use shared::{App, Error, Result};
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
     let now = app.clock.now();
     let segments = http::segments(&req);
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let db = &app.db;
+    let (db, cursors, ids) = (&app.db, &app.cursors, app.ids.as_ref());
     match Endpoint::of(req.method().as_str(), &path)? {
         Endpoint::ListPosts => {
             let q = query(&req);
@@ -26,28 +26,26 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                 .get("community")
                 .ok_or_else(|| Error::validation("community", "is required"))?;
             let community = parse_ulid("community", community)?;
-            let access = Access::load(db, &caller, &community, now).await?;
-            list(&app, &access, &q).await
+            let (filter, page) = list_params(&q)?;
+            ok(&posts::list_posts(db, cursors, &caller, &community, &filter, &page, now).await?)
         }
         Endpoint::CreatePost(community) => {
-            let input = json_body(&req)?;
-            let (view, events) =
-                posts::create(db, &caller, community.as_deref(), input, now).await?;
-            publish(&app, &events).await;
+            let input: NewPost = json_body(&req)?;
+            let view = if input.parent.is_some() {
+                posts::create_reply(db, ids, &caller, community.as_deref(), input, now).await?
+            } else {
+                posts::create_post(db, ids, &caller, community.as_deref(), input, now).await?
+            };
             created(&view)
         }
         Endpoint::GroupPosts(community) => {
-            let access = Access::load(db, &caller, &community, now).await?;
-            list(&app, &access, &query(&req)).await
+            let (filter, page) = list_params(&query(&req))?;
+            ok(&posts::list_posts(db, cursors, &caller, &community, &filter, &page, now).await?)
         }
-        Endpoint::Post(id, action) => {
-            let pa = posts::load(db, &caller, &id, now).await?;
-            post_action(&app, &req, action, &pa).await
-        }
+        Endpoint::Post(id, action) => post_action(&app, &req, &caller, &id, action).await,
         Endpoint::ModerationQueue(community) => {
-            let access = Access::load(db, &caller, &community, now).await?;
             let page = page_params(&query(&req))?;
-            ok(&moderation::queue(db, &app.cursors, &access, &page).await?)
+            ok(&moderation::queue(db, cursors, &caller, &community, &page, now).await?)
         }
     }
 }
@@ -86,17 +84,14 @@ impl Endpoint {
     }
 }
 
-async fn list(app: &App, access: &Access, q: &HashMap<String, String>) -> Result<Response<Body>> {
+/// `?status=&pinned=&author=` and the page of a listing.
+fn list_params(q: &HashMap<String, String>) -> Result<(ListFilter, PageParams)> {
     let filter = ListFilter {
         status: q.get("status").map(|s| Lane::parse(s)).transpose()?,
         pinned: http::flag(q, "pinned")?,
-        author: q
-            .get("author")
-            .map(|a| parse_external("author", a))
-            .transpose()?,
+        author: q.get("author").map(|a| parse_user_id(a)).transpose()?,
     };
-    let page = page_params(q)?;
-    ok(&posts::list(&app.db, &app.cursors, access, &filter, &page).await?)
+    Ok((filter, page_params(q)?))
 }
 
 /// What a request under `/posts/{id}/` asks for, known before anything is read.
@@ -153,12 +148,12 @@ impl PostAction {
 async fn post_action(
     app: &App,
     req: &Request,
+    caller: &shared::auth::Principal,
+    id: &str,
     action: PostAction,
-    pa: &posts::PostAccess,
 ) -> Result<Response<Body>> {
-    let db = &app.db;
+    let (db, cursors, ids) = (&app.db, &app.cursors, app.ids.as_ref());
     let now = app.clock.now();
-    let cursors = &app.cursors;
     match action {
         PostAction::Read => {
             let q = query(req);
@@ -166,17 +161,23 @@ async fn post_action(
             if !q.contains_key("limit") {
                 page.limit = THREAD_PAGE;
             }
-            ok(&posts::read(db, cursors, pa, &page).await?)
+            ok(&posts::read_post(db, cursors, caller, id, &page, now).await?)
         }
-        PostAction::Edit(mode) => ok(&posts::edit(db, pa, json_body(req)?, mode, now).await?),
+        PostAction::Edit(mode) => {
+            let input = json_body(req)?;
+            ok(&posts::edit(db, caller, id, input, mode, now).await?)
+        }
         PostAction::Delete => {
-            posts::delete(db, pa, now).await?;
+            posts::delete(db, caller, id, now).await?;
             no_content()
         }
-        PostAction::Revisions => ok(&posts::revisions(db, cursors, pa, &page(req)?).await?),
+        PostAction::Revisions => {
+            ok(&posts::revisions(db, cursors, caller, id, &page(req)?, now).await?)
+        }
         PostAction::React => {
             let input: ReactionInput = json_body(req)?;
-            let (reaction, added) = reactions::add(db, pa, input.reaction_type()?, now).await?;
+            let t = input.reaction_type()?;
+            let (reaction, added) = reactions::react(db, caller, id, t, now).await?;
             if added {
                 created(&reaction)
             } else {
@@ -185,32 +186,36 @@ async fn post_action(
         }
         PostAction::Unreact => {
             let t = ReactionType::parse(query(req).get("reaction_type").map(String::as_str))?;
-            reactions::remove(db, pa, t, now).await?;
+            reactions::unreact(db, caller, id, t, now).await?;
             no_content()
         }
-        PostAction::Approve | PostAction::Reject => {
+        PostAction::Approve => {
             let input: ReasonInput = json_body(req)?;
-            let (view, events) = if action == PostAction::Approve {
-                moderation::approve(db, pa, input, now).await?
-            } else {
-                moderation::reject(db, pa, input, now).await?
-            };
-            publish(app, &events).await;
-            ok(&view)
+            ok(&moderation::approve(db, ids, caller, id, input, now).await?)
         }
-        PostAction::Pin(pinned) => ok(&posts::set_pinned(db, pa, pinned).await?),
+        PostAction::Reject => {
+            let input: ReasonInput = json_body(req)?;
+            ok(&moderation::reject(db, ids, caller, id, input, now).await?)
+        }
+        PostAction::Pin(pinned) => ok(&posts::set_pinned(db, caller, id, pinned, now).await?),
         PostAction::Flag => {
-            let (flag, events) = moderation::flag(db, pa, json_body(req)?, now).await?;
-            publish(app, &events).await;
-            created(&flag)
+            let input: ReasonInput = json_body(req)?;
+            created(&moderation::flag(db, ids, caller, id, input, now).await?)
         }
-        PostAction::Flags => ok(&moderation::flags(db, cursors, pa, &page(req)?).await?),
+        PostAction::Flags => {
+            ok(&moderation::flags(db, cursors, caller, id, &page(req)?, now).await?)
+        }
         PostAction::ResolveFlags => {
             let input: NoteInput = json_body(req)?;
-            ok(&moderation::resolve_flags(db, pa, input, now).await?)
+            ok(&moderation::resolve_flags(db, ids, caller, id, input, now).await?)
         }
-        PostAction::AddNote => created(&moderation::add_note(db, pa, json_body(req)?, now).await?),
-        PostAction::Notes => ok(&moderation::notes(db, cursors, pa, &page(req)?).await?),
+        PostAction::AddNote => {
+            let input: NoteInput = json_body(req)?;
+            created(&moderation::add_note(db, ids, caller, id, input, now).await?)
+        }
+        PostAction::Notes => {
+            ok(&moderation::notes(db, cursors, caller, id, &page(req)?, now).await?)
+        }
     }
 }
 
@@ -218,24 +223,9 @@ fn page(req: &Request) -> Result<PageParams> {
     page_params(&query(req))
 }
 
-/// The notifier's hook: every domain event of a request passes here once its write succeeded.
-async fn publish(app: &App, events: &[PostEvent]) {
-    shared::notifications::publish_post_events(app, events).await;
-    for event in events {
-        let post = event.post();
-        tracing::info!(
-            event = event.kind(),
-            post_id = %post.id,
-            community_id = %post.community_id,
-            "post event"
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::posts::NewPost;
 
     #[test]
     fn known_paths_with_the_wrong_method_answer_405_and_unknown_paths_404() {

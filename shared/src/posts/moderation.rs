@@ -1,20 +1,25 @@
 //! Moderation: the approval workflow, flags and their review, moderator notes, and a community's
 //! moderation queue (a sparse index: only pending and flagged posts carry its keys).
+//!
+//! Approvals, rejections and flags queue their notification job in the same transaction as the
+//! decision or the flag.
 
-use super::{
-    Lane, Post, PostAccess, PostEvent, PostStatus, PostView, falsy, publication, query_children,
-    tx_put, tx_update, update,
-};
+pub use super::model::{Flag, Note};
+pub use super::view::{FlagView, QueueEntry};
+
+use super::{Lane, Post, PostAccess, PostEvent, PostStatus, PostView, load};
 use crate::access::{Access, Action};
+use crate::auth::Principal;
 use crate::clock::iso;
-use crate::cursor::Cursors;
-use crate::db::{Db, WriteOutcome, n, s, sdk, to_item};
+use crate::cursor::{Cursors, Page, PageParams};
+use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::http::{Page, PageParams};
-use crate::keys::{self, GSI2};
+use crate::ids::Ids;
+use crate::notifications::jobs::Job;
+use crate::store::posts::{self as store, Decided, Flagged, NoteAdded, Resolved};
 use crate::validate;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,33 +54,44 @@ fn required_reason(field: &str, raw: Option<&str>) -> Result<String> {
 // ---------------------------------------------------------------- approval
 
 /// Publishes a pending post (moderator+): adds it to `post_count` and its parent's
-/// `reply_count` in the same transaction; 409 if the post is not pending.
+/// `reply_count`, and queues the author's notification, in the same transaction; 409 if the post
+/// is not pending.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn approve(
     db: &Db,
-    pa: &PostAccess,
+    ids: &dyn Ids,
+    principal: &Principal,
+    post_id: &str,
     input: ReasonInput,
     now: DateTime<Utc>,
-) -> Result<(PostView, Vec<PostEvent>)> {
-    decide(db, pa, PostStatus::Approved, input, now).await
+) -> Result<PostView> {
+    let pa = load(db, principal, post_id, now).await?;
+    decide(db, ids, &pa, PostStatus::Approved, input, now).await
 }
 
-/// Rejects a pending post (moderator+): it stays visible to its author and moderators only.
+/// Rejects a pending post (moderator+): it stays visible to its author and moderators only; the
+/// author's notification is queued in the same transaction.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn reject(
     db: &Db,
-    pa: &PostAccess,
+    ids: &dyn Ids,
+    principal: &Principal,
+    post_id: &str,
     input: ReasonInput,
     now: DateTime<Utc>,
-) -> Result<(PostView, Vec<PostEvent>)> {
-    decide(db, pa, PostStatus::Rejected, input, now).await
+) -> Result<PostView> {
+    let pa = load(db, principal, post_id, now).await?;
+    decide(db, ids, &pa, PostStatus::Rejected, input, now).await
 }
 
 async fn decide(
     db: &Db,
+    ids: &dyn Ids,
     pa: &PostAccess,
     to: PostStatus,
     input: ReasonInput,
     now: DateTime<Utc>,
-) -> Result<(PostView, Vec<PostEvent>)> {
+) -> Result<PostView> {
     pa.access.require(Action::Moderate)?;
     let reason = optional_reason("reason", input.reason.as_deref())?;
     check_pending(&pa.post)?;
@@ -83,57 +99,9 @@ async fn decide(
     let mut post = pa.post.clone();
     post.status = to;
     post.moderated_by = Some(pa.me().to_string());
-    post.moderated_at = Some(at.clone());
+    post.moderated_at = Some(at);
     post.moderation_reason = reason.clone();
     post.queued_at = None;
-
-    let mut set = vec!["#status = :to", "moderated_by = :by", "moderated_at = :now"];
-    let mut remove = vec!["queued_at", "GSI2PK", "GSI2SK"];
-    let mut u = update(db, &keys::post(&post.id))
-        .condition_expression("#status = :pending AND is_deleted = :f")
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":to", s(to.as_str()))
-        .expression_attribute_values(":by", s(pa.me()))
-        .expression_attribute_values(":now", s(&at))
-        .expression_attribute_values(":pending", s("pending"))
-        .expression_attribute_values(":f", falsy());
-    match &reason {
-        Some(r) => {
-            set.push("moderation_reason = :reason");
-            u = u.expression_attribute_values(":reason", s(r));
-        }
-        None => remove.push("moderation_reason"),
-    }
-    if !post.is_reply() {
-        set.push("GSI1PK = :lane");
-        u = u.expression_attribute_values(
-            ":lane",
-            s(keys::post_listing_pk(
-                &post.community_id,
-                post.lane().as_str(),
-            )),
-        );
-    }
-    let mut items = vec![tx_update(u.update_expression(format!(
-        "SET {} REMOVE {}",
-        set.join(", "),
-        remove.join(", ")
-    )))?];
-    if to == PostStatus::Approved {
-        items.extend(publication(db, &post, 1)?);
-    }
-    match db.transact(items).await? {
-        WriteOutcome::Done => {}
-        WriteOutcome::ConditionFailed(_) => {
-            let current = super::fetch(db, &post.id)
-                .await?
-                .ok_or(Error::NotFound("post"))?;
-            check_pending(&current)?;
-            return Err(Error::Conflict(
-                "the post changed during the review, retry".into(),
-            ));
-        }
-    }
     let event = match to {
         PostStatus::Approved => PostEvent::Approved {
             post: post.clone(),
@@ -145,7 +113,16 @@ async fn decide(
             reason,
         },
     };
-    Ok((PostView::of(&post, &pa.access, None), vec![event]))
+    let job = Job::of_post_event(&event, now, ids);
+    match store::decide(db, &post, job.as_ref()).await? {
+        Decided::Decided => Ok(PostView::of(&post, &pa.access, None)),
+        Decided::NotPending(current) => {
+            check_pending(&current)?;
+            Err(Error::Conflict(
+                "the post changed during the review, retry".into(),
+            ))
+        }
+    }
 }
 
 fn check_pending(post: &Post) -> Result<()> {
@@ -163,33 +140,19 @@ fn check_pending(post: &Post) -> Result<()> {
 
 // ---------------------------------------------------------------- flags
 
-/// A user's flag on a post (`keys::post_flag`), kept after review.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Flag {
-    pub post_id: String,
-    pub user_id: String,
-    pub user_name: String,
-    pub reason: String,
-    pub created_at: String,
-}
-
-/// A flag as moderators see it: resolved once a moderator reviewed the post's flags after it.
-#[derive(Debug, Serialize)]
-pub struct FlagView {
-    #[serde(flatten)]
-    pub flag: Flag,
-    pub resolved: bool,
-}
-
-/// Flags a published post (any member, once per post, not one's own). The flag and the post's
-/// counters and queue entry change in one transaction; the post enters the queue at its first
-/// open flag.
+/// Flags a published post (any member, once per post, not one's own). The flag, the post's
+/// counters and queue entry (the post enters the queue at its first open flag) and the
+/// moderators' notification job are written in one transaction.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn flag(
     db: &Db,
-    pa: &PostAccess,
+    ids: &dyn Ids,
+    principal: &Principal,
+    post_id: &str,
     input: ReasonInput,
     now: DateTime<Utc>,
-) -> Result<(Flag, Vec<PostEvent>)> {
+) -> Result<Flag> {
+    let pa = load(db, principal, post_id, now).await?;
     pa.access.require(Action::Post)?;
     if pa.post.is_deleted {
         return Err(Error::NotFound("post"));
@@ -202,41 +165,13 @@ pub async fn flag(
     }
     let reason = required_reason("reason", input.reason.as_deref())?;
     crate::ratelimit::check(db, pa.me(), crate::ratelimit::FLAGS, now).await?;
-    let at = iso(now);
     let flag = Flag {
         post_id: pa.post.id.clone(),
         user_id: pa.me().to_string(),
         user_name: pa.access.principal.name.clone(),
         reason: reason.clone(),
-        created_at: at.clone(),
+        created_at: iso(now),
     };
-    let queue = keys::moderation_entry(&pa.post.community_id, &at, &pa.post.id);
-    let items = vec![
-        tx_put(db, to_item(&keys::post_flag(&pa.post.id, pa.me()), &flag)?)?,
-        tx_update(
-            update(db, &keys::post(&pa.post.id))
-                .update_expression(
-                    "ADD flag_count :one, open_flag_count :one \
-                     SET queued_at = if_not_exists(queued_at, :now), GSI2PK = :q, \
-                     GSI2SK = if_not_exists(GSI2SK, :qsk)",
-                )
-                .condition_expression("is_deleted = :f AND #status = :approved")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", s(&at))
-                .expression_attribute_values(":q", s(queue.pk))
-                .expression_attribute_values(":qsk", s(queue.sk))
-                .expression_attribute_values(":f", falsy())
-                .expression_attribute_values(":approved", s("approved")),
-        )?,
-    ];
-    match db.transact(items).await? {
-        WriteOutcome::Done => {}
-        WriteOutcome::ConditionFailed(reasons) if super::condition_failed_at(&reasons, 0) => {
-            return Err(Error::Conflict("you already flagged this post".into()));
-        }
-        WriteOutcome::ConditionFailed(_) => return Err(Error::NotFound("post")),
-    }
     let mut post = pa.post.clone();
     post.flag_count += 1;
     post.open_flag_count += 1;
@@ -245,77 +180,52 @@ pub async fn flag(
         flagger_id: pa.me().to_string(),
         reason,
     };
-    Ok((flag, vec![event]))
+    let job = Job::of_post_event(&event, now, ids);
+    match store::add_flag(db, &pa.post, &flag, job.as_ref()).await? {
+        Flagged::Flagged => Ok(flag),
+        Flagged::AlreadyFlagged => Err(Error::Conflict("you already flagged this post".into())),
+        Flagged::NotFlaggable => Err(Error::NotFound("post")),
+    }
 }
 
 /// A post's flags, oldest first (moderator+).
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn flags(
     db: &Db,
     cursors: &Cursors,
-    pa: &PostAccess,
+    principal: &Principal,
+    post_id: &str,
     page: &PageParams,
+    now: DateTime<Utc>,
 ) -> Result<Page<FlagView>> {
+    let pa = load(db, principal, post_id, now).await?;
     pa.access.require(Action::Moderate)?;
-    let found: Page<Flag> = query_children(
-        db,
-        cursors,
-        &pa.post.id,
-        keys::POST_FLAG_PREFIX,
-        "flags",
-        page,
-    )
-    .await?;
-    let resolved_at = pa.post.flags_resolved_at.as_deref();
-    Ok(Page {
-        results: found
-            .results
-            .into_iter()
-            .map(|flag| FlagView {
-                resolved: resolved_at.is_some_and(|r| flag.created_at.as_str() <= r),
-                flag,
-            })
-            .collect(),
-        next: found.next,
-    })
+    let found = store::flags_page(db, cursors, &pa.post.id, page).await?;
+    Ok(found.map(|flag| FlagView::of(flag, &pa.post)))
 }
 
 /// Resolves a post's open flags (moderator+): the post leaves the queue; an optional note is
 /// stored as a moderator note in the same transaction. 409 if no flag is open.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn resolve_flags(
     db: &Db,
-    pa: &PostAccess,
+    ids: &dyn Ids,
+    principal: &Principal,
+    post_id: &str,
     input: NoteInput,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
+    let pa = load(db, principal, post_id, now).await?;
     pa.access.require(Action::Moderate)?;
     let note_text = optional_reason("note", input.note.as_deref())?;
     if pa.post.open_flag_count == 0 {
         return Err(Error::Conflict("the post has no open flags".into()));
     }
     let at = iso(now);
-    let mut items = vec![tx_update(
-        update(db, &keys::post(&pa.post.id))
-            .update_expression(
-                "SET open_flag_count = :zero, flags_resolved_at = :now, flags_resolved_by = :by \
-                 REMOVE queued_at, GSI2PK, GSI2SK",
-            )
-            .condition_expression("open_flag_count > :zero AND #status = :approved")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", s(&at))
-            .expression_attribute_values(":by", s(pa.me()))
-            .expression_attribute_values(":approved", s("approved")),
-    )?];
-    if let Some(text) = note_text {
-        let note = Note::new(pa, text, &at);
-        items.push(tx_put(
-            db,
-            to_item(&keys::post_note(&pa.post.id, &note.id), &note)?,
-        )?);
-    }
-    match db.transact(items).await? {
-        WriteOutcome::Done => {}
-        WriteOutcome::ConditionFailed(_) => {
+    let note = note_text.map(|text| new_note(ids, &pa, text, &at));
+    match store::resolve_flags(db, &pa.post.id, pa.me(), &at, note.as_ref()).await? {
+        Resolved::Resolved => {}
+        Resolved::NoOpenFlags => {
             return Err(Error::Conflict("the post has no open flags".into()));
         }
     }
@@ -329,103 +239,68 @@ pub async fn resolve_flags(
 
 // ---------------------------------------------------------------- notes
 
-/// A moderator's note on a post (`keys::post_note`), seen by moderators only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Note {
-    pub id: String,
-    pub post_id: String,
-    pub author_id: String,
-    pub author_name: String,
-    pub note: String,
-    pub created_at: String,
-}
-
-impl Note {
-    fn new(pa: &PostAccess, note: String, at: &str) -> Self {
-        Self {
-            id: crate::ids::new_id(),
-            post_id: pa.post.id.clone(),
-            author_id: pa.me().to_string(),
-            author_name: pa.access.principal.name.clone(),
-            note,
-            created_at: at.to_string(),
-        }
+fn new_note(ids: &dyn Ids, pa: &PostAccess, note: String, at: &str) -> Note {
+    Note {
+        id: ids.new_id(),
+        post_id: pa.post.id.clone(),
+        author_id: pa.me().to_string(),
+        author_name: pa.access.principal.name.clone(),
+        note,
+        created_at: at.to_string(),
     }
 }
 
 /// Adds a moderator note (moderator+), one PutItem.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn add_note(
     db: &Db,
-    pa: &PostAccess,
+    ids: &dyn Ids,
+    principal: &Principal,
+    post_id: &str,
     input: NoteInput,
     now: DateTime<Utc>,
 ) -> Result<Note> {
+    let pa = load(db, principal, post_id, now).await?;
     pa.access.require(Action::Moderate)?;
     let text = required_reason("note", input.note.as_deref())?;
-    let note = Note::new(pa, text, &iso(now));
-    db.client
-        .put_item()
-        .table_name(&db.table)
-        .set_item(Some(to_item(
-            &keys::post_note(&pa.post.id, &note.id),
-            &note,
-        )?))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await
-        .map_err(sdk)?;
-    Ok(note)
+    let note = new_note(ids, &pa, text, &iso(now));
+    match store::add_note(db, &note).await? {
+        NoteAdded::Added => Ok(note),
+        NoteAdded::Duplicate => Err(Error::internal("a new note's id is taken")),
+    }
 }
 
 /// A post's moderator notes, oldest first (moderator+), one Query per page.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn notes(
     db: &Db,
     cursors: &Cursors,
-    pa: &PostAccess,
+    principal: &Principal,
+    post_id: &str,
     page: &PageParams,
+    now: DateTime<Utc>,
 ) -> Result<Page<Note>> {
+    let pa = load(db, principal, post_id, now).await?;
     pa.access.require(Action::Moderate)?;
-    query_children(
-        db,
-        cursors,
-        &pa.post.id,
-        keys::POST_NOTE_PREFIX,
-        "notes",
-        page,
-    )
-    .await
+    store::notes_page(db, cursors, &pa.post.id, page).await
 }
 
 // ---------------------------------------------------------------- queue
 
-/// A post in the moderation queue, with why it is there.
-#[derive(Debug, Serialize)]
-pub struct QueueEntry {
-    #[serde(flatten)]
-    pub post: PostView,
-    /// `pending` and/or `flagged`.
-    pub queue_reasons: Vec<&'static str>,
-}
-
 /// The community's pending and flagged posts, oldest first (moderator+): one Query on the sparse
 /// GSI2 per page.
+#[tracing::instrument(skip_all, fields(community_id = %community_id, user_id = %principal.user_id))]
 pub async fn queue(
     db: &Db,
     cursors: &Cursors,
-    access: &Access,
+    principal: &Principal,
+    community_id: &str,
     page: &PageParams,
+    now: DateTime<Utc>,
 ) -> Result<Page<QueueEntry>> {
+    let access = Access::load(db, principal, community_id, now).await?;
     access.require(Action::Moderate)?;
-    let query = db
-        .client
-        .query()
-        .table_name(&db.table)
-        .index_name(GSI2)
-        .key_condition_expression("GSI2PK = :pk")
-        .expression_attribute_values(":pk", s(keys::moderation_pk(&access.community.id)))
-        .scan_index_forward(true);
-    let scope = format!("modq:{}", access.community.id);
-    let posts: Page<Post> = crate::cursor::query_page(cursors, &scope, page, query).await?;
+    let posts = store::queue_page(db, cursors, &access.community.id, page).await?;
     Ok(posts.map(|post| {
         let mut reasons = Vec::new();
         if post.lane() == Lane::Pending {
@@ -435,7 +310,7 @@ pub async fn queue(
             reasons.push("flagged");
         }
         QueueEntry {
-            post: PostView::of(&post, access, None),
+            post: PostView::of(&post, &access, None),
             queue_reasons: reasons,
         }
     }))

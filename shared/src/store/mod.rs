@@ -7,6 +7,7 @@ pub mod db;
 pub mod lms;
 pub mod notifications;
 pub mod outbox;
+pub mod posts;
 pub mod settings;
 
 pub use db::{Db, Item, Refused, Tx, TxOutcome};

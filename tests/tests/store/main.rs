@@ -5,3 +5,4 @@ mod communities;
 mod lms;
 mod notifications;
 mod outbox;
+mod posts;
