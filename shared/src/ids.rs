@@ -74,12 +74,14 @@ pub const MAX_USER_ID_CHARS: usize = 128;
 
 /// The one rule for user ids, applied where a token is verified and wherever an id arrives in a
 /// path, a query or a body: 1 to 128 characters, any script, `|`, spaces inside, but no `#` (the
-/// key separator: an id with one could name another user's partition), no control or bidi
-/// formatting characters, and no space at either end. An identity provider's `auth0|abc123` or
+/// key separator: an id with one could name another user's partition), no `/` (the path
+/// separator: such a user could not be named in a path), no control or bidi formatting
+/// characters, and no space at either end. An identity provider's `auth0|abc123` or
 /// a UUID passes; `victim#NOTIFS` does not.
 pub fn parse_user_id(raw: &str) -> Result<String> {
     let bad_char = |c: char| {
         c == '#'
+            || c == '/'
             || c.is_control()
             || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
     };
@@ -91,7 +93,7 @@ pub fn parse_user_id(raw: &str) -> Result<String> {
         Ok(raw.to_string())
     } else {
         Err(Error::BadRequest(format!(
-            "user id must be 1-{MAX_USER_ID_CHARS} characters, without '#', control characters or spaces at either end"
+            "user id must be 1-{MAX_USER_ID_CHARS} characters, without '#', '/', control characters or spaces at either end"
         )))
     }
 }
@@ -150,6 +152,7 @@ mod tests {
         for bad in [
             "",
             "victim#NOTIFS",
+            "a/b",
             " padded",
             "padded ",
             "nul\0",
