@@ -323,7 +323,8 @@ pub async fn resolve(app: &crate::App, job: &Job) -> Result<Vec<Delivery>> {
                 c.offer(&m, Kind::NewMention);
             }
             if let Some(reply_to) = job.message.as_ref().and_then(|m| m.reply_to.as_deref())
-                && let Some(original) = crate::chat::get(db, &job.community_id, reply_to).await?
+                && let Some(original) =
+                    crate::store::chat::get(db, &job.community_id, reply_to).await?
                 && !original.is_deleted
             {
                 c.offer(&original.sender_id, Kind::NewMessage);
@@ -646,10 +647,12 @@ async fn write_chunk(
 /// count read together with the connections (one Query per recipient). Push failures are
 /// logged by the fan-out and never fail the job: the notification is stored either way.
 async fn push_all(app: &crate::App, written: &[Notification]) -> DeliveryReport {
-    let Some(push) = &app.push else {
+    let pusher = app.push.as_ref();
+    if !pusher.reaches_connections() {
         return DeliveryReport::default();
-    };
-    let now = app.now_iso();
+    }
+    let at = app.clock.now();
+    let now = crate::clock::iso(at);
     stream::iter(written)
         .map(|notification| {
             let now = now.clone();
@@ -678,7 +681,7 @@ async fn push_all(app: &crate::App, written: &[Notification]) -> DeliveryReport 
                         community_id: None,
                     })
                     .collect();
-                push.fan_out(&app.db, targets, &payload, None).await
+                realtime::fan_out(pusher, &app.db, targets, &payload, None, at).await
             }
         })
         .buffer_unordered(RECIPIENTS_PUSHED_AT_ONCE)
