@@ -7,6 +7,7 @@
 
 mod management;
 
+pub use aws_sdk_apigatewaymanagement::primitives::Blob;
 pub use management::{DEFAULT_CONCURRENCY, ManagementApi, TRANSIENT_RETRIES};
 
 use crate::access::{Action, Decision, Facts, decide};
@@ -19,7 +20,6 @@ use crate::keys::{self, Key};
 use crate::lms::Enrollment;
 use crate::membership::Member;
 use crate::store::connections as store;
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
@@ -590,6 +590,23 @@ mod tests {
         assert_eq!(v["code"], "rate_limited");
         assert_eq!(v["retry_after"], 4);
         assert_eq!(v["client_id"], "abc");
+    }
+
+    #[test]
+    fn an_error_frame_carries_the_problem_http_answers() {
+        let e = Error::Validation(vec![crate::error::FieldError::new(
+            "message",
+            "is required",
+        )]);
+        let blob = error_event(&e, None, "t");
+        let v: serde_json::Value = serde_json::from_slice(blob.as_ref()).unwrap();
+        let problem = e.problem();
+        for field in ["status", "title", "detail", "code", "errors"] {
+            assert_eq!(v[field], problem[field], "{field}");
+        }
+        assert_eq!(v["problem"], problem["type"]);
+        assert_eq!(v["type"], "error");
+        assert!(v["client_id"].is_null());
     }
 
     #[test]

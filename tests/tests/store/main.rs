@@ -1,4 +1,7 @@
 //! The middle test layer: each store against DynamoDB Local (a fresh table per test, no
 //! gateway), and use cases against fakes where a fake earns its keep.
 
+mod chat;
+mod connections;
+mod fakes;
 mod outbox;
