@@ -118,7 +118,9 @@ pub async fn send(
         }
     };
     tracing::Span::current().record("message_id", sent.message.id.as_str());
-    if let (true, Some(job)) = (sent.created, &job) {
+    if sent.created
+        && let Some(job) = &job
+    {
         tracing::info!(job_id = %job.id, "notification job queued with the message");
     }
     let payload = chat_message_event(&sent.message, now);
@@ -323,9 +325,10 @@ pub async fn mark_read(
             tracing::warn!(error = %e, "chat: receipt not delivered");
         }
     }
-    let unread = match count_unread {
-        true => Some(count(db, &access).await?),
-        false => None,
+    let unread = if count_unread {
+        Some(count(db, &access).await?)
+    } else {
+        None
     };
     Ok(Read { receipt, unread })
 }
