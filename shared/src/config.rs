@@ -2,6 +2,9 @@
 
 use crate::auth::JwtConfig;
 
+/// PostToConnection calls in flight at once per fan-out unless `FANOUT_CONCURRENCY` says.
+pub const DEFAULT_FANOUT_CONCURRENCY: usize = 256;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
@@ -14,7 +17,7 @@ pub struct Config {
     /// Recipients one notifier invocation handles before splitting a job into parts
     /// (`NOTIFY_PART_SIZE`, default 500).
     pub notify_part_size: usize,
-    /// PostToConnection calls in flight per fan-out (`FANOUT_CONCURRENCY`, default 64).
+    /// PostToConnection calls in flight per fan-out (`FANOUT_CONCURRENCY`, default 256).
     pub fanout_concurrency: usize,
 }
 
@@ -65,7 +68,7 @@ impl Config {
         };
         Ok(Self {
             notify_part_size: number("NOTIFY_PART_SIZE", 500)?,
-            fanout_concurrency: number("FANOUT_CONCURRENCY", 64)?,
+            fanout_concurrency: number("FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY)?,
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 secret: jwt_secret.map(String::into_bytes),
@@ -129,7 +132,7 @@ mod tests {
         assert_eq!(c.notification_retention_days, 90);
         assert_eq!(c.cursor_secret, b"0123456789abcdef0123456789abcdef");
         assert!(c.ws_management_endpoint.is_none());
-        assert_eq!((c.notify_part_size, c.fanout_concurrency), (500, 64));
+        assert_eq!((c.notify_part_size, c.fanout_concurrency), (500, 256));
     }
 
     #[test]

@@ -115,37 +115,6 @@ impl<T> Page<T> {
     }
 }
 
-/// One page of a listing: runs `query` (its key condition and index already set) with the
-/// page's limit and decoded cursor, maps the items to records and signs the next cursor.
-pub async fn query_page<T: serde::de::DeserializeOwned>(
-    cursors: &Cursors,
-    scope: &str,
-    page: &PageParams,
-    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-) -> Result<Page<T>> {
-    let start = page
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(scope, c))
-        .transpose()?;
-    let out = query
-        .limit(page.limit)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(crate::db::sdk)?;
-    let results = out
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(crate::db::from_item)
-        .collect::<Result<Vec<T>>>()?;
-    Ok(Page {
-        results,
-        next: out.last_evaluated_key.map(|k| cursors.encode(scope, &k)),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,8 +38,8 @@ pub struct App {
     pub clock: clock::SharedClock,
     pub ids: ids::SharedIds,
     pub cursors: cursor::Cursors,
-    /// Pushes to WebSocket connections (absent when no WebSocket API is configured).
-    pub push: Option<realtime::Push>,
+    /// Pushes to WebSocket connections (the Management API; a no-op without a WebSocket API).
+    pub push: std::sync::Arc<dyn realtime::Pusher>,
 }
 
 impl App {
@@ -49,10 +49,14 @@ impl App {
         let sdk = aws_config::load_from_env().await;
         let db = db::Db::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
         let auth = auth::Verifier::from_config(&config.jwt).await?;
-        let push = config
-            .ws_management_endpoint
-            .as_deref()
-            .map(|endpoint| realtime::Push::new(&sdk, endpoint));
+        let push: std::sync::Arc<dyn realtime::Pusher> = match &config.ws_management_endpoint {
+            Some(endpoint) => std::sync::Arc::new(realtime::ManagementApi::new(
+                &sdk,
+                endpoint,
+                config.fanout_concurrency,
+            )),
+            None => std::sync::Arc::new(realtime::NoopPusher),
+        };
         Ok(Self {
             cursors: cursor::Cursors::new(&config.cursor_secret),
             config: std::sync::Arc::new(config),

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 pub use crate::model::notification::{Actor, ENTITY, Kind, Notification, Target, notification_id};
 pub use crate::store::outbox::enqueue;
-pub use jobs::{Job, JobKind, publish_chat_events, publish_post_events};
+pub use jobs::{Job, JobKind};
 
 pub use crate::store::notifications::MARK_ALL_BATCH;
 /// Most notifications one mark-all-as-read request marks (about 50 transactions); a client with

@@ -1,51 +1,94 @@
-//! Pushing events to WebSocket connections through the API Gateway Management API: an event is
-//! serialized once, fanned out to its audience concurrently (with a bound), connections API
-//! Gateway reports gone are pruned, throttling and API Gateway's own errors (5xx) are retried,
-//! and a connection that still could not be reached is logged and closed (its client reconnects
-//! and catches up), without stopping delivery to the others. Every function that pushes goes through here.
+//! Pushing events to WebSocket connections: a [`Pusher`] sends one payload to one connection
+//! (the Management API in AWS, [`NoopPusher`] without a WebSocket API); on top of it an event is
+//! serialized once and fanned out to its audience concurrently (with a bound), connections
+//! reported gone are pruned, and a connection that kept failing is closed (its client reconnects
+//! and catches up), without stopping delivery to the others. Every function that pushes goes
+//! through here.
 
-use crate::access::{Action, Decision, Facts, decide};
-use crate::auth::{Principal, Role};
-use crate::communities::Community;
-use crate::connections::{self, Connection, Presence, Subscription};
-use crate::db::{Db, from_item, s, sdk};
+mod management;
+
+pub use crate::config::DEFAULT_FANOUT_CONCURRENCY as DEFAULT_CONCURRENCY;
+pub use aws_sdk_apigatewaymanagement::primitives::Blob;
+pub use management::{ManagementApi, TRANSIENT_RETRIES};
+
+use crate::access::{Action, Roster};
+use crate::auth::Role;
+use crate::connections::{Connection, Presence, Subscription};
 use crate::error::{Error, Result};
-use crate::keys::{self, Key};
-use crate::lms::Enrollment;
-use crate::membership::Member;
-use aws_sdk_apigatewaymanagement::Client;
-use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
-use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
-use aws_sdk_apigatewaymanagement::error::SdkError;
-use aws_sdk_apigatewaymanagement::primitives::Blob;
+use crate::model::Community;
+use crate::store::{Db, connections as store};
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt, stream};
+use futures::future::BoxFuture;
+use futures::{StreamExt, stream};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
-/// PostToConnection calls in flight at once per fan-out (override with `FANOUT_CONCURRENCY`).
-pub const DEFAULT_CONCURRENCY: usize = 256;
-/// Retries of one PostToConnection that API Gateway throttled (429, LimitExceededException) or
-/// failed on its side (5xx), with jittered exponential backoff (at most about 0.3 s in all).
-pub const TRANSIENT_RETRIES: u32 = 5;
-/// Time allowed for one PostToConnection attempt.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What became of one PostToConnection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What became of one payload sent to one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    Sent,
-    /// API Gateway says the connection is gone (410): its records should be removed.
+    Delivered,
+    /// The connection is gone (API Gateway's 410): its records should be removed.
     Gone,
+    /// Not reached. `answered`: API Gateway kept answering errors (throttling, 5xx) until the
+    /// retries ran out, so the connection missed the event for good; otherwise there was no
+    /// answer (timeout, network).
+    Failed {
+        cause: String,
+        answered: bool,
+    },
 }
 
-enum Attempt {
-    Sent,
-    Gone,
-    /// Throttled (429) or an error on API Gateway's side (5xx): worth another attempt.
-    Transient(String),
-    Failed(String),
+/// A [`Delivery`] and the transient failures retried on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub delivery: Delivery,
+    pub retried: usize,
+}
+
+/// Sends to WebSocket connections. Object safe (boxed futures), so the composition root holds
+/// one `Arc<dyn Pusher>` and use cases take `&dyn Pusher`.
+pub trait Pusher: Send + Sync {
+    /// Sends one already-serialized event to one connection.
+    fn send<'a>(&'a self, connection_id: &'a str, payload: &'a Blob) -> BoxFuture<'a, Pushed>;
+
+    /// Closes a connection that missed an event for good: its client reconnects and catches up
+    /// from the history rather than never learning of the gap.
+    fn close<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, ()>;
+
+    /// Whether this pusher reaches any connection at all; without one, a fan-out reads nothing.
+    fn reaches_connections(&self) -> bool {
+        true
+    }
+
+    /// Sends in flight at once per fan-out.
+    fn concurrency(&self) -> usize {
+        DEFAULT_CONCURRENCY
+    }
+}
+
+/// The pusher when no WebSocket API is configured: nobody is connected, nothing is sent.
+pub struct NoopPusher;
+
+impl Pusher for NoopPusher {
+    fn send<'a>(&'a self, _: &'a str, _: &'a Blob) -> BoxFuture<'a, Pushed> {
+        Box::pin(async {
+            Pushed {
+                delivery: Delivery::Failed {
+                    cause: "no WebSocket API is configured".into(),
+                    answered: false,
+                },
+                retried: 0,
+            }
+        })
+    }
+
+    fn close<'a>(&'a self, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn reaches_connections(&self) -> bool {
+        false
+    }
 }
 
 /// What a fan-out did: one count per connection it tried.
@@ -62,7 +105,9 @@ pub struct DeliveryReport {
     pub sent_to_others: usize,
 }
 
-impl DeliveryReport {
+impl std::ops::Add for DeliveryReport {
+    type Output = Self;
+
     fn add(mut self, other: DeliveryReport) -> Self {
         self.sent += other.sent;
         self.gone += other.gone;
@@ -92,182 +137,113 @@ impl Target {
     }
 }
 
-/// The Management API client and the fan-out bound.
-#[derive(Clone)]
-pub struct Push {
-    client: Client,
-    concurrency: usize,
-}
-
-impl Push {
-    /// SDK retries are off: throttling and 5xx are retried here, per connection, with a small
-    /// budget, and other failures are counted rather than retried, so that one slow connection
-    /// cannot hold up a fan-out.
-    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-            .endpoint_url(endpoint)
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .build(),
-            )
-            .build();
-        let concurrency = std::env::var("FANOUT_CONCURRENCY")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_CONCURRENCY);
-        Self {
-            client: Client::from_conf(config),
-            concurrency: concurrency.max(1),
-        }
-    }
-
-    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
-        self
-    }
-
-    pub fn concurrency(&self) -> usize {
-        self.concurrency
-    }
-
-    async fn attempt(&self, connection_id: &str, payload: Blob) -> Attempt {
-        match self
-            .client
-            .post_to_connection()
-            .connection_id(connection_id)
-            .data(payload)
-            .send()
-            .await
-        {
-            Ok(_) => Attempt::Sent,
-            Err(SdkError::ServiceError(e)) if e.err().is_gone_exception() => Attempt::Gone,
-            Err(SdkError::ServiceError(e))
-                if e.err().is_limit_exceeded_exception()
-                    || e.raw().status().as_u16() == 429
-                    || e.raw().status().is_server_error() =>
-            {
-                Attempt::Transient(format!("status {}", e.raw().status().as_u16()))
-            }
-            Err(e) => Attempt::Failed(
-                aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-            ),
-        }
-    }
-
-    /// Posts to one connection, retrying transient failures with backoff; answers the retries made.
-    async fn post(&self, connection_id: &str, payload: &Blob) -> (Attempt, usize) {
-        let mut retries = 0;
-        loop {
-            match self.attempt(connection_id, payload.clone()).await {
-                Attempt::Transient(_) if retries < TRANSIENT_RETRIES as usize => {
-                    retries += 1;
-                    crate::db::backoff(retries as u32).await;
-                }
-                Attempt::Transient(cause) => {
-                    return (
-                        Attempt::Transient(format!("{cause}; retries exhausted")),
-                        retries,
-                    );
-                }
-                other => return (other, retries),
-            }
-        }
-    }
-
-    /// Closes a connection that missed an event for good: its client reconnects and catches up
-    /// from the history rather than never learning of the gap.
-    async fn close(&self, connection_id: &str) {
-        if let Err(e) = self
-            .client
-            .delete_connection()
-            .connection_id(connection_id)
-            .send()
-            .await
-        {
-            tracing::warn!(connection_id, error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not close the connection");
-        }
-    }
-
-    /// Sends one already-serialized event to one connection (replies, acknowledgements).
-    pub async fn send(&self, connection_id: &str, payload: Blob) -> Result<Delivery> {
-        match self.post(connection_id, &payload).await.0 {
-            Attempt::Sent => Ok(Delivery::Sent),
-            Attempt::Gone => Ok(Delivery::Gone),
-            Attempt::Transient(cause) => Err(Error::internal(cause)),
-            Attempt::Failed(cause) => Err(Error::internal(format!(
-                "post to connection {connection_id}: {cause}"
-            ))),
-        }
-    }
-
-    /// Delivers one payload to every target, at most `concurrency` at a time. A gone connection's
-    /// records are removed and delivery to the others goes on; nothing here fails the caller.
-    pub async fn fan_out(
-        &self,
-        db: &Db,
-        targets: Vec<Target>,
-        payload: &Blob,
-        author: Option<&str>,
-    ) -> DeliveryReport {
-        self.fan_out_stream(db, stream::iter(targets), payload, author)
-            .await
-    }
-
-    /// [`Push::fan_out`] over targets that arrive while delivery is under way (a pipeline).
-    pub async fn fan_out_stream(
-        &self,
-        db: &Db,
-        targets: impl Stream<Item = Target>,
-        payload: &Blob,
-        author: Option<&str>,
-    ) -> DeliveryReport {
-        targets
-            .map(|target| async move {
-                let (attempt, retried) = self.post(&target.connection_id, payload).await;
-                let mut report = DeliveryReport {
-                    retried,
-                    ..Default::default()
-                };
-                match attempt {
-                    Attempt::Sent => {
-                        report.sent = 1;
-                        if author != Some(target.user_id.as_str()) {
-                            report.sent_to_others = 1;
-                        }
-                    }
-                    Attempt::Gone => {
-                        report.gone = 1;
-                        prune(db, &target).await;
-                    }
-                    Attempt::Transient(cause) => {
-                        // API Gateway answered, and kept failing: the client would never learn
-                        // of the gap, so the connection is closed and its client catches up.
-                        report.failed = 1;
-                        tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed; closing the connection");
-                        self.close(&target.connection_id).await;
-                    }
-                    Attempt::Failed(cause) => {
-                        // No answer (timeout, network): closing would most likely fail the same
-                        // way and only add load; the connection's next failure decides.
-                        report.failed = 1;
-                        tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed");
-                    }
-                }
-                report
-            })
-            .buffer_unordered(self.concurrency)
-            .fold(DeliveryReport::default(), |total, one| async move {
-                total.add(one)
-            })
-            .await
+/// Sends one event to one connection (a reply, an acknowledgement, an `error` frame). A gone
+/// connection is no error (its `$disconnect` cleans up); a failure is.
+pub async fn reply(pusher: &dyn Pusher, connection_id: &str, payload: &Blob) -> Result<()> {
+    match pusher.send(connection_id, payload).await.delivery {
+        Delivery::Delivered | Delivery::Gone => Ok(()),
+        Delivery::Failed { cause, .. } => Err(Error::internal(format!(
+            "post to connection {connection_id}: {cause}"
+        ))),
     }
 }
 
-async fn prune(db: &Db, target: &Target) {
-    let now = chrono::Utc::now();
-    match connections::prune(
+/// Delivers one payload to every target, at most `pusher.concurrency()` at a time. A gone
+/// connection's records are removed (see [`prune`]) and delivery to the others goes on; nothing
+/// here fails the caller.
+pub async fn fan_out(
+    pusher: &dyn Pusher,
+    db: &Db,
+    targets: Vec<Target>,
+    payload: &Blob,
+    author: Option<&str>,
+    now: DateTime<Utc>,
+) -> DeliveryReport {
+    stream::iter(targets)
+        .map(|target| async move {
+            let pushed = pusher.send(&target.connection_id, payload).await;
+            let mut report = DeliveryReport {
+                retried: pushed.retried,
+                ..Default::default()
+            };
+            match pushed.delivery {
+                Delivery::Delivered => {
+                    report.sent = 1;
+                    if author != Some(target.user_id.as_str()) {
+                        report.sent_to_others = 1;
+                    }
+                }
+                Delivery::Gone => {
+                    report.gone = 1;
+                    log_prune(db, &target, now).await;
+                }
+                Delivery::Failed {
+                    cause,
+                    answered: true,
+                } => {
+                    // API Gateway answered, and kept failing: the client would never learn of
+                    // the gap, so the connection is closed and its client catches up.
+                    report.failed = 1;
+                    tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed; closing the connection");
+                    pusher.close(&target.connection_id).await;
+                }
+                Delivery::Failed {
+                    cause,
+                    answered: false,
+                } => {
+                    // No answer (timeout, network): closing would most likely fail the same way
+                    // and only add load; the connection's next failure decides.
+                    report.failed = 1;
+                    tracing::warn!(connection_id = %target.connection_id, error = %cause, "delivery failed");
+                }
+            }
+            report
+        })
+        .buffer_unordered(pusher.concurrency().max(1))
+        .fold(DeliveryReport::default(), |total, one| async move {
+            total + one
+        })
+        .await
+}
+
+/// What a prune of a connection reported gone did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pruned {
+    /// Its records are removed (the record itself may have been gone already: `None`); `left`:
+    /// the communities where its user has no connection any more.
+    Removed {
+        connection: Option<Connection>,
+        left: Vec<String>,
+    },
+    /// Registered too recently: the 410 may come from its own `$connect` still under way
+    /// ([`Connection::may_be_connecting`]); nothing was removed.
+    StillConnecting,
+}
+
+/// Removes what is left of a connection API Gateway reported gone (410): its subscription row in
+/// `community_id` (which may outlive a missing connection record) and all its other records.
+pub async fn prune(
+    db: &Db,
+    connection_id: &str,
+    community_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Pruned> {
+    let (connection, left) = match store::get(db, connection_id).await? {
+        Some(conn) if conn.may_be_connecting(now) => return Ok(Pruned::StillConnecting),
+        Some(conn) => {
+            let left = store::remove(db, &conn).await?;
+            (Some(conn), left)
+        }
+        None => (None, Vec::new()),
+    };
+    if let Some(community_id) = community_id {
+        store::delete_subscription(db, community_id, connection_id).await?;
+    }
+    Ok(Pruned::Removed { connection, left })
+}
+
+async fn log_prune(db: &Db, target: &Target, now: DateTime<Utc>) {
+    match prune(
         db,
         &target.connection_id,
         target.community_id.as_deref(),
@@ -275,10 +251,10 @@ async fn prune(db: &Db, target: &Target) {
     )
     .await
     {
-        Ok(Some(_)) => {
+        Ok(Pruned::Removed { .. }) => {
             tracing::info!(connection_id = %target.connection_id, "pruned a gone connection")
         }
-        Ok(None) => {
+        Ok(Pruned::StillConnecting) => {
             tracing::info!(connection_id = %target.connection_id, "410 from a connection still opening; kept")
         }
         Err(e) => {
@@ -297,17 +273,15 @@ pub fn event(kind: &str, mut body: serde_json::Value, timestamp: &str) -> Blob {
     Blob::new(serde_json::to_vec(&body).expect("a JSON value serializes"))
 }
 
-/// The `error` event sent to the one connection whose message was refused.
+/// The `error` event sent to the one connection whose message was refused: the problem document
+/// HTTP answers ([`Error::problem`]: `status`, `title`, `code`, `detail`, `errors`,
+/// `retry_after`), its URN as `problem`, and the frame's `client_id`.
 pub fn error_event(e: &Error, client_id: Option<&str>, timestamp: &str) -> Blob {
-    let mut body =
-        serde_json::json!({ "code": e.code(), "detail": e.detail(), "client_id": client_id });
-    match e {
-        Error::RateLimited { retry_after_secs } => {
-            body["retry_after"] = serde_json::json!(retry_after_secs)
-        }
-        Error::Validation(errors) => body["errors"] = serde_json::json!(errors),
-        _ => {}
+    let mut body = e.problem();
+    if let Some(urn) = body.as_object_mut().and_then(|o| o.remove("type")) {
+        body["problem"] = urn;
     }
+    body["client_id"] = serde_json::json!(client_id);
     event("error", body, timestamp)
 }
 
@@ -329,27 +303,26 @@ pub struct Audience<'a> {
 
 /// Delivers a community event to the subscribers who may still read the community: one Query
 /// for the subscriptions, the access re-check ([`readers`]), then the fan-out (the author's own
-/// connection first: its copy is the acknowledgement).
+/// connection first: its copy is the acknowledgement). Without a WebSocket API nothing is read.
 pub async fn broadcast(
-    app: &crate::App,
+    db: &Db,
+    pusher: &dyn Pusher,
     audience: Audience<'_>,
     payload: &Blob,
+    now: DateTime<Utc>,
 ) -> Result<DeliveryReport> {
-    let Some(push) = &app.push else {
+    if !pusher.reaches_connections() {
         return Ok(DeliveryReport::default());
-    };
-    let now = app.clock.now();
+    }
     let started = std::time::Instant::now();
     let community_id = audience.community_id;
-    let subscribers = connections::subscribers(&app.db, community_id, now).await?;
+    let subscribers = store::subscribers(db, community_id, now).await?;
     let queried = started.elapsed();
     let loaded;
     let community = match audience.community {
         Some(c) => c,
         None => {
-            loaded = app
-                .db
-                .get::<Community>(&keys::community(community_id))
+            loaded = crate::store::communities::community(db, community_id)
                 .await?
                 .ok_or(Error::NotFound("community"))?;
             &loaded
@@ -371,15 +344,13 @@ pub async fn broadcast(
         }),
         _ => None,
     };
-    let readers = readers(&app.db, community, subscribers, now).await?;
+    let readers = readers(db, community, subscribers, now).await?;
     let checked = started.elapsed();
     let targets: Vec<Target> = acknowledgement
         .into_iter()
         .chain(readers.into_iter().map(|s| Target::of(s, community_id)))
         .collect();
-    let report = push
-        .fan_out(&app.db, targets, payload, audience.author)
-        .await;
+    let report = fan_out(pusher, db, targets, payload, audience.author, now).await;
     tracing::info!(
         community_id,
         connections,
@@ -395,12 +366,18 @@ pub async fn broadcast(
     Ok(report)
 }
 
-/// Delivers an event to every open connection of one user (receipts, notifications).
-pub async fn to_user(app: &crate::App, user_id: &str, payload: &Blob) -> Result<DeliveryReport> {
-    let Some(push) = &app.push else {
+/// Delivers an event to every open connection of one user (receipts).
+pub async fn to_user(
+    db: &Db,
+    pusher: &dyn Pusher,
+    user_id: &str,
+    payload: &Blob,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport> {
+    if !pusher.reaches_connections() {
         return Ok(DeliveryReport::default());
-    };
-    let targets: Vec<Target> = connections::of_user(&app.db, user_id)
+    }
+    let targets: Vec<Target> = store::of_user(db, user_id)
         .await?
         .into_iter()
         .map(|connection_id| Target {
@@ -409,150 +386,60 @@ pub async fn to_user(app: &crate::App, user_id: &str, payload: &Blob) -> Result<
             community_id: None,
         })
         .collect();
-    Ok(push.fan_out(&app.db, targets, payload, None).await)
+    Ok(fan_out(pusher, db, targets, payload, None, now).await)
 }
-
-/// Users whose membership and enrollment fill one BatchGetItem (the DynamoDB maximum of 100 keys).
-const USERS_PER_BATCH: usize = 50;
 
 /// The receive-side access check: the subscribers who may read the community now.
 ///
 /// A subscription was allowed when it was made, but enrollments expire and members are removed
-/// while connections stay open, so every delivery re-checks each distinct user through the one
-/// access rule ([`decide`]). Admins and the course's instructors need no read. For the others the
-/// facts are read whichever way is cheaper: up to 50 users, one BatchGetItem of their membership
-/// and enrollment items; beyond that, the community's whole roster, two Queries of its partition
-/// (`MEMBER#` and `ENROLL#`, paginated per 1 MB), whose cost is the roster's size in 4 KB units
-/// rather than one read per item, a fraction of it once many members are online.
+/// while connections stay open, so every delivery re-checks each distinct user through the
+/// guard's [`Roster`] (the one access rule). Admins and the course's instructors need no read;
+/// the others' facts are read whichever way the roster finds cheaper for their number.
 pub async fn readers(
     db: &Db,
     community: &Community,
     subscribers: Vec<Subscription>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Subscription>> {
-    let mut roles: HashMap<&str, Role> = HashMap::new();
+    let mut roles: HashMap<String, Role> = HashMap::new();
     for s in &subscribers {
         roles
-            .entry(s.user_id.as_str())
+            .entry(s.user_id.clone())
             .or_insert(s.role.unwrap_or(Role::Student));
     }
-    let to_check: Vec<&str> = roles
+    let mut to_check: Vec<String> = roles
         .iter()
         .filter(|(user, role)| {
             **role != Role::Admin && !community.instructor_ids.iter().any(|i| i == *user)
         })
-        .map(|(user, _)| *user)
+        .map(|(user, _)| user.clone())
         .collect();
-    let (members, enrollments) = if to_check.is_empty() {
-        Default::default()
-    } else if to_check.len() <= USERS_PER_BATCH {
-        facts_of(db, community, &to_check).await?
-    } else {
-        roster(db, community).await?
-    };
-    let allowed: HashSet<String> = roles
-        .iter()
-        .filter(|(user, role)| {
-            let principal = Principal {
-                user_id: user.to_string(),
-                role: **role,
-                name: String::new(),
-                username: None,
-            };
-            let facts = Facts {
-                principal: &principal,
-                community,
-                membership: members.get(**user),
-                enrollment: enrollments.get(**user),
-                now,
-            };
-            decide(&facts, Action::Read) == Decision::Allow
-        })
-        .map(|(user, _)| user.to_string())
-        .collect();
+    to_check.sort();
+    let roster = Roster::for_users(db, community, &to_check, now)
+        .await?
+        .with_roles(roles);
+    let mut allowed: HashMap<String, bool> = HashMap::new();
     Ok(subscribers
         .into_iter()
-        .filter(|s| allowed.contains(&s.user_id))
-        .collect())
-}
-
-type Roster = (HashMap<String, Member>, HashMap<String, Enrollment>);
-
-/// Memberships and enrollments of a few users: one BatchGetItem.
-async fn facts_of(db: &Db, community: &Community, users: &[&str]) -> Result<Roster> {
-    let keys: Vec<Key> = users
-        .iter()
-        .flat_map(|user| {
-            [
-                keys::member(&community.id, user),
-                keys::enrollment(&community.id, user),
-            ]
+        .filter(|s| {
+            *allowed
+                .entry(s.user_id.clone())
+                .or_insert_with(|| roster.allows(&s.user_id, Action::Read))
         })
-        .collect();
-    let mut items = db.get_many(&keys).await?.into_iter();
-    let (mut members, mut enrollments) = (HashMap::new(), HashMap::new());
-    for user in users {
-        if let Some(m) = items.next().flatten() {
-            members.insert(user.to_string(), from_item(m)?);
-        }
-        if let Some(e) = items.next().flatten() {
-            enrollments.insert(user.to_string(), from_item(e)?);
-        }
-    }
-    Ok((members, enrollments))
-}
-
-/// Every membership and enrollment of a community: two paginated Queries, run side by side.
-async fn roster(db: &Db, community: &Community) -> Result<Roster> {
-    let (members, enrollments) = futures::try_join!(
-        query_prefix::<Member>(db, &community.id, keys::MEMBER_PREFIX),
-        query_prefix::<Enrollment>(db, &community.id, ENROLLMENT_PREFIX),
-    )?;
-    Ok((
-        members
-            .into_iter()
-            .map(|m| (m.user_id.clone(), m))
-            .collect(),
-        enrollments
-            .into_iter()
-            .map(|e| (e.user_id.clone(), e))
-            .collect(),
-    ))
-}
-
-/// The SK prefix of enrollments in a community's partition (see [`keys::enrollment`]).
-const ENROLLMENT_PREFIX: &str = "ENROLL#";
-
-async fn query_prefix<T: serde::de::DeserializeOwned>(
-    db: &Db,
-    community_id: &str,
-    prefix: &str,
-) -> Result<Vec<T>> {
-    db.client
-        .query()
-        .table_name(&db.table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-        .expression_attribute_values(":pk", s(keys::community(community_id).pk))
-        .expression_attribute_values(":prefix", s(prefix))
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(sdk)?
-        .into_iter()
-        .map(from_item)
-        .collect()
+        .collect())
 }
 
 /// Tells a community's other connections that a user came online (`user_joined`: their first
 /// connection there) or went offline (`user_left`: their last one closed or unsubscribed).
+/// `community`: the community if the caller has it loaded (saves a read).
 pub async fn announce_presence(
-    app: &crate::App,
+    db: &Db,
+    pusher: &dyn Pusher,
     conn: &Connection,
     community_id: &str,
+    community: Option<&Community>,
     presence: Presence,
+    now: DateTime<Utc>,
 ) {
     let kind = match presence {
         Presence::Joined => "user_joined",
@@ -562,15 +449,16 @@ pub async fn announce_presence(
     let payload = event(
         kind,
         serde_json::json!({ "community_id": community_id, "user_id": conn.user_id, "name": conn.name }),
-        &app.now_iso(),
+        &crate::clock::iso(now),
     );
     let audience = Audience {
         community_id,
+        community,
         author: Some(&conn.user_id),
         except_connection: Some(&conn.connection_id),
         ..Default::default()
     };
-    match broadcast(app, audience, &payload).await {
+    match broadcast(db, pusher, audience, &payload, now).await {
         Ok(report) => tracing::info!(community_id, kind, ?report, "presence announced"),
         Err(e) => tracing::warn!(community_id, error = %e, "presence: could not announce"),
     }
@@ -607,6 +495,23 @@ mod tests {
     }
 
     #[test]
+    fn an_error_frame_carries_the_problem_http_answers() {
+        let e = Error::Validation(vec![crate::error::FieldError::new(
+            "message",
+            "is required",
+        )]);
+        let blob = error_event(&e, None, "t");
+        let v: serde_json::Value = serde_json::from_slice(blob.as_ref()).unwrap();
+        let problem = e.problem();
+        for field in ["status", "title", "detail", "code", "errors"] {
+            assert_eq!(v[field], problem[field], "{field}");
+        }
+        assert_eq!(v["problem"], problem["type"]);
+        assert_eq!(v["type"], "error");
+        assert!(v["client_id"].is_null());
+    }
+
+    #[test]
     fn reports_add_up() {
         let one = DeliveryReport {
             sent: 1,
@@ -618,7 +523,7 @@ mod tests {
             retried: 2,
             ..Default::default()
         };
-        let total = one.add(gone).add(one);
+        let total = one + gone + one;
         assert_eq!(
             (total.sent, total.gone, total.retried, total.sent_to_others),
             (2, 1, 2, 2)

@@ -3,15 +3,16 @@
 //! one sent over the WebSocket.
 
 use lambda_http::{Body, Request, Response};
-use shared::access::{Access, Action};
-use shared::chat::{self, EditInput, ListQuery, SendInput};
+use shared::chat::use_cases::{self as chat, MessageAt};
+use shared::chat::{EditInput, ListQuery, SendInput};
+use shared::connections::use_cases as connections;
 use shared::http::{self, Page, created, json_body, no_content, ok, page_params, principal, query};
 use shared::ids::parse_ulid;
-use shared::{App, Error, Result, connections};
+use shared::{App, Error, Result};
 
 pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
     let caller = principal(&app, &req)?;
-    let now = app.clock.now();
+    let (db, pusher, now) = (&app.db, app.push.as_ref(), app.clock.now());
     let segments = http::segments(&req);
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method().as_str();
@@ -22,46 +23,57 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             .unwrap_or_else(|| Err(Error::validation("community", "is required")))
     };
     match (method, path.as_slice()) {
-        ("GET", ["messages"]) => {
-            let access = Access::load(&app.db, &caller, &community_param()?, now).await?;
-            history(&app, &req, &access).await
-        }
+        ("GET", ["messages"]) => history(&app, &req, &caller, &community_param()?).await,
         ("POST", ["messages"]) => {
             let new = json_body::<SendInput>(&req)?.parse()?;
-            let access = Access::load(&app.db, &caller, &new.community_id, now).await?;
-            let sent = chat::send(&app.db, &access, new, now).await?;
-            if sent.needs_delivery() {
-                chat::deliver_sent(&app, &access, &sent.message, None).await;
+            let sent = chat::send(db, pusher, app.ids.as_ref(), now, &caller, new, None).await?;
+            match sent.created {
+                true => created(&sent.message),
+                false => ok(&sent.message),
             }
-            if !sent.created {
-                return ok(&sent.message);
-            }
-            shared::notifications::publish_chat_events(&app, &sent.events).await;
-            created(&sent.message)
         }
         ("GET", ["messages", "unread-count"]) => {
-            let access = Access::load(&app.db, &caller, &community_param()?, now).await?;
-            ok(&chat::unread(&app.db, &access).await?)
+            ok(&chat::unread(db, now, &caller, &community_param()?).await?)
         }
         (_, ["messages"] | ["messages", "unread-count"]) => Err(Error::MethodNotAllowed),
         (_, ["messages", id, rest @ ..]) => {
-            let id = parse_ulid("message", id)?;
-            let community_id = chat::locate(&app.db, &id).await?;
-            let access = Access::load(&app.db, &caller, &community_id, now).await?;
-            message_route(&app, &req, method, &access, &id, rest).await
+            let at = MessageAt::parse(id, None)?;
+            match (method, rest) {
+                ("GET", []) => ok(&chat::read_one(db, now, &caller, &at).await?),
+                ("PUT" | "PATCH", []) => {
+                    let text = json_body::<EditInput>(&req)?.parse()?;
+                    ok(&chat::edit(db, pusher, now, &caller, &at, text, None).await?)
+                }
+                ("DELETE", []) => {
+                    chat::delete(db, pusher, now, &caller, &at, None).await?;
+                    no_content()
+                }
+                ("POST", ["mark-as-read"]) => {
+                    let read = chat::mark_read(db, pusher, now, &caller, &at, true).await?;
+                    let unread = read
+                        .unread
+                        .ok_or_else(|| Error::internal("unread count missing"))?;
+                    let receipt = read.receipt;
+                    ok(&serde_json::json!({
+                        "message_id": receipt.message_id,
+                        "community_id": receipt.community_id,
+                        "user_id": receipt.user_id,
+                        "read_at": receipt.read_at,
+                        "last_read_id": unread.last_read_id,
+                        "unread_count": unread.unread_count,
+                    }))
+                }
+                (_, [] | ["mark-as-read"]) => Err(Error::MethodNotAllowed),
+                _ => Err(Error::NotFound("route")),
+            }
         }
         ("GET", ["groups", id, "messages"]) => {
-            let id = parse_ulid("community", id)?;
-            let access = Access::load(&app.db, &caller, &id, now).await?;
-            history(&app, &req, &access).await
+            history(&app, &req, &caller, &parse_ulid("community", id)?).await
         }
         ("GET", ["groups", id, "online"]) => {
             let id = parse_ulid("community", id)?;
-            let access = Access::load(&app.db, &caller, &id, now).await?;
-            access.require(Action::Read)?;
-            let online = connections::online(&app.db, &id).await?;
             ok(&Page {
-                results: online,
+                results: connections::online(db, now, &caller, &id).await?,
                 next: None,
             })
         }
@@ -71,7 +83,12 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
 }
 
 /// `?cursor=` pages back in time (newest first); `?after=<message id>` catches up (oldest first).
-async fn history(app: &App, req: &Request, access: &Access) -> Result<Response<Body>> {
+async fn history(
+    app: &App,
+    req: &Request,
+    caller: &shared::auth::Principal,
+    community_id: &str,
+) -> Result<Response<Body>> {
     let q = query(req);
     let after = q
         .get("after")
@@ -81,48 +98,8 @@ async fn history(app: &App, req: &Request, access: &Access) -> Result<Response<B
         after,
         page: page_params(&q)?,
     };
-    ok(&chat::list(&app.db, &app.cursors, access, &list).await?)
-}
-
-async fn message_route(
-    app: &App,
-    req: &Request,
-    method: &str,
-    access: &Access,
-    id: &str,
-    rest: &[&str],
-) -> Result<Response<Body>> {
     let now = app.clock.now();
-    match (method, rest) {
-        ("GET", []) => ok(&chat::read_one(&app.db, access, id).await?),
-        ("PUT" | "PATCH", []) => {
-            let text = json_body::<EditInput>(req)?.parse()?;
-            let edited = chat::edit(&app.db, access, id, text, now).await?;
-            chat::deliver_edit(app, access, &edited, None).await;
-            ok(&edited)
-        }
-        ("DELETE", []) => {
-            if let Some(deleted) = chat::delete(&app.db, access, id, now).await? {
-                chat::deliver_delete(app, access, &deleted, None).await;
-            }
-            no_content()
-        }
-        ("POST", ["mark-as-read"]) => {
-            let receipt = chat::mark_read(&app.db, access, id, now).await?;
-            chat::deliver_receipt(app, &receipt).await;
-            let unread = chat::unread(&app.db, access).await?;
-            ok(&serde_json::json!({
-                "message_id": receipt.message_id,
-                "community_id": receipt.community_id,
-                "user_id": receipt.user_id,
-                "read_at": receipt.read_at,
-                "last_read_id": unread.last_read_id,
-                "unread_count": unread.unread_count,
-            }))
-        }
-        (_, [] | ["mark-as-read"]) => Err(Error::MethodNotAllowed),
-        _ => Err(Error::NotFound("route")),
-    }
+    ok(&chat::history(&app.db, &app.cursors, now, caller, community_id, &list).await?)
 }
 
 #[cfg(test)]

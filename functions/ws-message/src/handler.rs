@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use shared::access::{Access, Action};
-use shared::chat::{self, EditInput, SendInput};
-use shared::connections::{self, Connection};
+use shared::chat::use_cases::{self as chat, MessageAt};
+use shared::chat::{EditInput, MAX_CLIENT_ID, SendInput};
+use shared::connections;
 use shared::http::parse_json;
 use shared::ids::parse_ulid;
 use shared::realtime;
@@ -90,7 +90,7 @@ fn parse(body: &str) -> (Option<String>, Result<ClientMessage>) {
     let client_id = frame
         .get("client_id")
         .and_then(Value::as_str)
-        .map(|c| c.chars().take(chat::MAX_CLIENT_ID).collect());
+        .map(|c| c.chars().take(MAX_CLIENT_ID).collect());
     let kind = match frame.as_object_mut().and_then(|o| o.remove("type")) {
         Some(Value::String(kind)) => kind,
         Some(_) => {
@@ -121,9 +121,6 @@ fn parse(body: &str) -> (Option<String>, Result<ClientMessage>) {
 
 pub async fn message(app: App, ev: WsEvent) -> Result<WsResponse> {
     let connection_id = ws::connection_id(&ev)?;
-    let Some(push) = app.push.clone() else {
-        return Err(Error::internal("WS_MANAGEMENT_ENDPOINT is not configured"));
-    };
     let (client_id, parsed) = parse(ev.body.as_deref().unwrap_or_default());
     let outcome = match parsed {
         Ok(msg) => handle(&app, &connection_id, msg, client_id.as_deref()).await,
@@ -133,118 +130,65 @@ pub async fn message(app: App, ev: WsEvent) -> Result<WsResponse> {
         if let Error::Internal(cause) = &e {
             tracing::error!(connection_id, error = %cause, "websocket message failed");
         }
-        let reply = realtime::error_event(&e, client_id.as_deref(), &app.now_iso());
-        push.send(&connection_id, reply).await?;
+        let frame = realtime::error_event(&e, client_id.as_deref(), &app.now_iso());
+        realtime::reply(app.push.as_ref(), &connection_id, &frame).await?;
     }
     ws::ok()
 }
 
-/// The connection's record: who is speaking, as their token said at `$connect`.
-async fn connection(app: &App, connection_id: &str) -> Result<Connection> {
-    connections::get(&app.db, connection_id)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("connection is not registered; reconnect".into()))
-}
-
-async fn reply(app: &App, connection_id: &str, kind: &str, body: Value) -> Result<()> {
-    if let Some(push) = &app.push {
-        push.send(connection_id, realtime::event(kind, body, &app.now_iso()))
-            .await?;
-    }
-    Ok(())
-}
-
-/// Loads the access to a message's community; 404 if `claimed` names another community.
-async fn message_access(
-    app: &App,
-    conn: &Connection,
-    message_id: &str,
-    claimed: Option<&str>,
-) -> Result<(Access, String)> {
-    let message_id = parse_ulid("message", message_id)?;
-    let community_id = chat::locate(&app.db, &message_id).await?;
-    if claimed.is_some_and(|c| c != community_id) {
-        return Err(Error::NotFound("message"));
-    }
-    let access = Access::load(&app.db, &conn.principal(), &community_id, app.clock.now()).await?;
-    Ok((access, message_id))
-}
-
+/// Calls the one use case of the message, as the connection's user.
 async fn handle(
     app: &App,
     connection_id: &str,
     msg: ClientMessage,
     client_id: Option<&str>,
 ) -> Result<()> {
+    let (db, pusher, now) = (&app.db, app.push.as_ref(), app.clock.now());
     if let ClientMessage::Ping = msg {
-        return reply(
-            app,
-            connection_id,
-            "pong",
-            serde_json::json!({ "client_id": client_id }),
-        )
-        .await;
+        let pong = serde_json::json!({ "client_id": client_id });
+        let payload = realtime::event("pong", pong, &app.now_iso());
+        return realtime::reply(pusher, connection_id, &payload).await;
     }
-    let conn = connection(app, connection_id).await?;
-    let now = app.clock.now();
+    let conn = connections::use_cases::identify(db, connection_id).await?;
+    let caller = conn.principal();
     match msg {
         ClientMessage::Ping => Ok(()),
         ClientMessage::ChatMessage(input) => {
             let new = input.parse()?;
-            let access = Access::load(&app.db, &conn.principal(), &new.community_id, now).await?;
-            let sent = chat::send(&app.db, &access, new, now).await?;
-            if sent.needs_delivery() {
-                chat::deliver_sent(app, &access, &sent.message, Some(connection_id)).await;
-            } else {
-                chat::acknowledge(app, &sent.message, connection_id).await;
-            }
-            shared::notifications::publish_chat_events(app, &sent.events).await;
+            let ids = app.ids.as_ref();
+            chat::send(db, pusher, ids, now, &caller, new, Some(connection_id)).await?;
             Ok(())
         }
         ClientMessage::Typing(t) => {
             let community_id = parse_ulid("community", &t.community_id)?;
-            let access = Access::load(&app.db, &conn.principal(), &community_id, now).await?;
-            chat::typing(app, &access, t.is_typing).await?;
+            chat::typing(db, pusher, now, &caller, &community_id, t.is_typing).await?;
             Ok(())
         }
         ClientMessage::ReadReceipt(r) => {
-            let (access, message_id) =
-                message_access(app, &conn, &r.message_id, r.community_id.as_deref()).await?;
-            let receipt = chat::mark_read(&app.db, &access, &message_id, now).await?;
-            chat::deliver_receipt(app, &receipt).await;
+            let at = MessageAt::parse(&r.message_id, r.community_id.as_deref())?;
+            chat::mark_read(db, pusher, now, &caller, &at, false).await?;
             Ok(())
         }
         ClientMessage::EditMessage(e) => {
             let text = EditInput { message: e.message }.parse()?;
-            let (access, message_id) =
-                message_access(app, &conn, &e.message_id, e.community_id.as_deref()).await?;
-            let edited = chat::edit(&app.db, &access, &message_id, text, now).await?;
-            chat::deliver_edit(app, &access, &edited, Some(connection_id)).await;
+            let at = MessageAt::parse(&e.message_id, e.community_id.as_deref())?;
+            chat::edit(db, pusher, now, &caller, &at, text, Some(connection_id)).await?;
             Ok(())
         }
         ClientMessage::DeleteMessage(d) => {
-            let (access, message_id) =
-                message_access(app, &conn, &d.message_id, d.community_id.as_deref()).await?;
-            if let Some(deleted) = chat::delete(&app.db, &access, &message_id, now).await? {
-                chat::deliver_delete(app, &access, &deleted, Some(connection_id)).await;
-            }
+            let at = MessageAt::parse(&d.message_id, d.community_id.as_deref())?;
+            chat::delete(db, pusher, now, &caller, &at, Some(connection_id)).await?;
             Ok(())
         }
         ClientMessage::Subscribe(c) => {
             let community_id = parse_ulid("community", &c.community_id)?;
-            let access = Access::load(&app.db, &conn.principal(), &community_id, now).await?;
-            access.require(Action::Read)?;
-            let presence = connections::subscribe(&app.db, &conn, &community_id).await?;
-            realtime::announce_presence(app, &conn, &community_id, presence).await;
-            let body = serde_json::json!({ "community_id": community_id, "client_id": client_id });
-            reply(app, connection_id, "subscribed", body).await
+            connections::use_cases::subscribe(db, pusher, now, &conn, &community_id, client_id)
+                .await
         }
         ClientMessage::Unsubscribe(c) => {
             let community_id = parse_ulid("community", &c.community_id)?;
-            let presence = connections::unsubscribe(&app.db, &conn, &community_id).await?;
-            realtime::announce_presence(app, &conn, &community_id, presence).await;
-            let body = serde_json::json!({ "community_id": community_id, "client_id": client_id });
-            reply(app, connection_id, "unsubscribed", body).await
+            connections::use_cases::unsubscribe(db, pusher, now, &conn, &community_id, client_id)
+                .await
         }
     }
 }

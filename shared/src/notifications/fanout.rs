@@ -12,7 +12,7 @@ use super::settings::{self, WatchRow};
 use super::{Actor, Kind, Notification, Target, notification_id};
 use crate::access::{Action, Roster};
 use crate::error::{Error, Result};
-use crate::realtime::{self, DeliveryReport, Push, Target as Connection};
+use crate::realtime::{self, DeliveryReport, Pusher, Target as Connection};
 use crate::store::{Db, communities as community_store, lms as lms_store, notifications as store};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -27,7 +27,7 @@ const RECIPIENTS_PUSHED_AT_ONCE: usize = 32;
 #[derive(Clone, Copy)]
 pub struct Notifier<'a> {
     pub db: &'a Db,
-    pub push: Option<&'a Push>,
+    pub push: &'a dyn Pusher,
     pub retention_days: u32,
     /// Recipients one invocation handles; more are split into part items.
     pub part_size: usize,
@@ -183,7 +183,8 @@ pub async fn resolve(db: &Db, job: &Job, now: DateTime<Utc>) -> Result<Vec<Deliv
                 c.offer(&m, Kind::NewMention);
             }
             if let Some(reply_to) = job.message.as_ref().and_then(|m| m.reply_to.as_deref())
-                && let Some(original) = crate::chat::get(db, &job.community_id, reply_to).await?
+                && let Some(original) =
+                    crate::store::chat::get(db, &job.community_id, reply_to).await?
                 && !original.is_deleted
             {
                 c.offer(&original.sender_id, Kind::NewMessage);
@@ -426,11 +427,11 @@ pub async fn deliver(
 /// Pushes each new notification to every open connection of its recipient, with the unread
 /// count read together with the connections (one Query per recipient). Push failures are
 /// logged by the fan-out and never fail the job: the notification is stored either way.
-async fn push_all(n: Notifier<'_>, written: &[Notification], now: DateTime<Utc>) -> DeliveryReport {
-    let Some(push) = n.push else {
+async fn push_all(n: Notifier<'_>, written: &[Notification], at: DateTime<Utc>) -> DeliveryReport {
+    if !n.push.reaches_connections() {
         return DeliveryReport::default();
-    };
-    let now = crate::clock::iso(now);
+    }
+    let now = crate::clock::iso(at);
     stream::iter(written)
         .map(|notification| {
             let now = now.clone();
@@ -459,24 +460,12 @@ async fn push_all(n: Notifier<'_>, written: &[Notification], now: DateTime<Utc>)
                         community_id: None,
                     })
                     .collect();
-                push.fan_out(n.db, targets, &payload, None).await
+                realtime::fan_out(n.push, n.db, targets, &payload, None, at).await
             }
         })
         .buffer_unordered(RECIPIENTS_PUSHED_AT_ONCE)
-        .fold(DeliveryReport::default(), |total, one| async move {
-            add(total, one)
-        })
+        .fold(DeliveryReport::default(), |total, one| async move { total + one })
         .await
-}
-
-fn add(a: DeliveryReport, b: DeliveryReport) -> DeliveryReport {
-    DeliveryReport {
-        sent: a.sent + b.sent,
-        gone: a.gone + b.gone,
-        failed: a.failed + b.failed,
-        retried: a.retried + b.retried,
-        sent_to_others: a.sent_to_others + b.sent_to_others,
-    }
 }
 
 #[cfg(test)]

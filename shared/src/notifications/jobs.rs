@@ -144,34 +144,6 @@ impl Job {
     }
 }
 
-/// The notifier's hook for the posts function: one job per event, written after the event's
-/// own write succeeded. A failure is logged, not returned.
-pub async fn publish_post_events(app: &crate::App, events: &[PostEvent]) {
-    let now = app.clock.now();
-    for event in events {
-        if let Some(job) = Job::of_post_event(event, now, app.ids.as_ref()) {
-            log_enqueue(&app.db, &job).await;
-        }
-    }
-}
-
-/// The notifier's hook for chat (REST and WebSocket sends).
-pub async fn publish_chat_events(app: &crate::App, events: &[ChatEvent]) {
-    let now = app.clock.now();
-    for event in events {
-        if let Some(job) = Job::of_chat_event(event, now, app.ids.as_ref()) {
-            log_enqueue(&app.db, &job).await;
-        }
-    }
-}
-
-async fn log_enqueue(db: &crate::store::Db, job: &Job) {
-    match crate::store::outbox::enqueue(db, job).await {
-        Ok(()) => tracing::info!(job_id = %job.id, kind = ?job.kind, "notification job queued"),
-        Err(e) => tracing::error!(job_id = %job.id, error = %e, "notification job lost"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -428,7 +428,7 @@ impl Db {
 
     /// Runs a TransactWriteItems, retrying transaction conflicts; reports failed conditions by
     /// position. Stores use [`Db::run`], which names them.
-    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<WriteOutcome> {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<WriteOutcome> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let mut attempt = 0u32;
         loop {

@@ -946,7 +946,7 @@ async fn measure_a_post_watched_by_2000_members() {
         ids: shared::ids::ulids(),
         // Pushes go nowhere (the gateway is stopped), but the notifier still looks up every
         // recipient's connections and count, as it does in AWS.
-        push: Some(shared::realtime::Push::new(
+        push: std::sync::Arc::new(shared::realtime::ManagementApi::new(
             &aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -955,6 +955,7 @@ async fn measure_a_post_watched_by_2000_members() {
                 .load()
                 .await,
             "http://127.0.0.1:9",
+            256,
         )),
         config: std::sync::Arc::new(config),
     };

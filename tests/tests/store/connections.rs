@@ -1,0 +1,216 @@
+//! The connections store against DynamoDB Local (registration, subscriptions and presence
+//! counts, the 410 prune), and the connect and disconnect use cases against a recording pusher.
+
+use super::fakes::{RecordingPusher, community, person};
+use chrono::{Duration, Utc};
+use e2e::TestTable;
+use shared::auth::Role;
+use shared::connections::Connection;
+use shared::connections::use_cases as connections;
+use shared::realtime::{self, Pruned};
+use shared::store::connections::{self as store, Subscribed, Unsubscribed};
+
+const C: &str = "01JF0C0MMVN1TY000000000001";
+const D: &str = "01JF0C0MMVN1TY000000000002";
+
+#[tokio::test]
+async fn presence_counts_follow_subscriptions_and_subscribing_twice_changes_nothing() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let ann = person("ann", Role::Student);
+    let (one, two) = (
+        Connection::open("c1", &ann, now),
+        Connection::open("c2", &ann, now),
+    );
+    store::register(&t.db, &one).await.unwrap();
+    store::register(&t.db, &two).await.unwrap();
+    assert_eq!(store::get(&t.db, "c1").await.unwrap(), Some(one.clone()));
+    let mut mine = store::of_user(&t.db, "ann").await.unwrap();
+    mine.sort();
+    assert_eq!(mine, ["c1", "c2"]);
+
+    assert_eq!(
+        store::subscribe(&t.db, &one, C).await.unwrap(),
+        Subscribed::New { connections: 1 }
+    );
+    assert_eq!(
+        store::subscribe(&t.db, &one, C).await.unwrap(),
+        Subscribed::Already
+    );
+    assert_eq!(
+        store::subscribe(&t.db, &two, C).await.unwrap(),
+        Subscribed::New { connections: 2 }
+    );
+    let online = store::online(&t.db, C).await.unwrap();
+    assert_eq!(online.len(), 1);
+    assert_eq!(
+        (online[0].user_id.as_str(), online[0].connections),
+        ("ann", 2)
+    );
+    assert_eq!(store::subscribers(&t.db, C, now).await.unwrap().len(), 2);
+    let one = store::get(&t.db, "c1").await.unwrap().unwrap();
+    assert_eq!(one.communities, [C]);
+
+    assert_eq!(
+        store::unsubscribe(&t.db, &one, C).await.unwrap(),
+        Unsubscribed::Removed { connections: 1 }
+    );
+    assert_eq!(
+        store::unsubscribe(&t.db, &one, C).await.unwrap(),
+        Unsubscribed::NotSubscribed
+    );
+    assert!(
+        store::get(&t.db, "c1")
+            .await
+            .unwrap()
+            .unwrap()
+            .communities
+            .is_empty()
+    );
+    assert_eq!(
+        store::unsubscribe(&t.db, &two, C).await.unwrap(),
+        Unsubscribed::Removed { connections: 0 }
+    );
+    assert!(store::online(&t.db, C).await.unwrap().is_empty());
+    assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn expired_subscriptions_are_not_subscribers() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let old = Connection::open(
+        "old",
+        &person("ann", Role::Student),
+        now - Duration::hours(3),
+    );
+    store::register(&t.db, &old).await.unwrap();
+    store::subscribe(&t.db, &old, C).await.unwrap();
+    assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_410_prunes_an_older_connection_but_not_one_still_opening() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let ann = person("ann", Role::Student);
+    let young = Connection::open("young", &ann, now - Duration::seconds(5));
+    let old = Connection::open("old", &ann, now - Duration::minutes(5));
+    for conn in [&young, &old] {
+        store::register(&t.db, conn).await.unwrap();
+        store::subscribe(&t.db, conn, C).await.unwrap();
+    }
+    let old = store::get(&t.db, "old").await.unwrap().unwrap();
+    store::subscribe(&t.db, &old, D).await.unwrap();
+
+    assert_eq!(
+        realtime::prune(&t.db, "young", Some(C), now).await.unwrap(),
+        Pruned::StillConnecting
+    );
+    assert!(store::get(&t.db, "young").await.unwrap().is_some());
+    // The same 410 a minute later: the connection really is gone.
+    assert!(matches!(
+        realtime::prune(&t.db, "young", Some(C), now + Duration::minutes(1))
+            .await
+            .unwrap(),
+        Pruned::Removed {
+            connection: Some(_),
+            ..
+        }
+    ));
+
+    match realtime::prune(&t.db, "old", Some(C), now).await.unwrap() {
+        Pruned::Removed { connection, left } => {
+            assert_eq!(connection.map(|c| c.connection_id).as_deref(), Some("old"));
+            assert_eq!(left, [C, D], "ann has no connection left in either");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store::get(&t.db, "old").await.unwrap(), None);
+    assert!(store::of_user(&t.db, "ann").await.unwrap().is_empty());
+    assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
+    assert!(store::online(&t.db, D).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_410_removes_a_subscription_row_that_outlived_its_connection_record() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let ghost = Connection::open(
+        "ghost",
+        &person("ann", Role::Student),
+        now - Duration::minutes(5),
+    );
+    store::subscribe(&t.db, &ghost, C).await.ok(); // no record: only the row and the count
+    assert_eq!(store::subscribers(&t.db, C, now).await.unwrap().len(), 1);
+    assert_eq!(
+        realtime::prune(&t.db, "ghost", Some(C), now).await.unwrap(),
+        Pruned::Removed {
+            connection: None,
+            left: Vec::new()
+        }
+    );
+    assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn connecting_to_a_community_announces_the_user_and_disconnecting_says_they_left() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let (ann, bob) = (person("ann", Role::Student), person("bob", Role::Student));
+    community(&t.db, C, &[], &[&ann, &bob]).await;
+    let pusher = RecordingPusher::default();
+    connections::connect(&t.db, &pusher, now, &bob, "conn-bob", Some(C))
+        .await
+        .unwrap();
+    pusher.clear();
+
+    let conn = connections::connect(&t.db, &pusher, now, &ann, "conn-ann", Some(C))
+        .await
+        .unwrap();
+    assert_eq!(conn.communities, [C]);
+    let heard = pusher.received("conn-bob");
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!(
+        (heard[0]["type"].as_str(), heard[0]["user_id"].as_str()),
+        (Some("user_joined"), Some("ann"))
+    );
+    assert!(pusher.received("conn-ann").is_empty(), "not told of itself");
+
+    pusher.clear();
+    let gone = connections::disconnect(&t.db, &pusher, now, "conn-ann")
+        .await
+        .unwrap();
+    assert_eq!(gone.map(|c| c.connection_id).as_deref(), Some("conn-ann"));
+    let heard = pusher.received("conn-bob");
+    assert_eq!(heard.len(), 1);
+    assert_eq!(heard[0]["type"], "user_left");
+    assert_eq!(store::get(&t.db, "conn-ann").await.unwrap(), None);
+    assert_eq!(
+        connections::disconnect(&t.db, &pusher, now, "conn-ann")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_caller_who_may_not_read_the_community_is_refused_before_anything_is_written() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    community(&t.db, C, &[], &[]).await;
+    // The community is public but eve is no member: she may see it, not read its chat.
+    let eve = person("eve", Role::Student);
+    let e = connections::connect(
+        &t.db,
+        &RecordingPusher::default(),
+        now,
+        &eve,
+        "conn-eve",
+        Some(C),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status(), 403, "{e:?}");
+    assert_eq!(store::get(&t.db, "conn-eve").await.unwrap(), None);
+}
