@@ -15,6 +15,7 @@ pub mod moderation;
 pub mod reactions;
 pub mod view;
 
+pub use crate::validate::mentions;
 pub use model::{Lane, Post, PostEvent, PostStatus, Revision};
 pub use view::{Author, ModerationState, PostDetail, PostView};
 
@@ -46,32 +47,6 @@ impl Post {
             || access.is_moderator()
             || self.author_id == access.principal.user_id
     }
-}
-
-/// The `@username`s in a text, in order, each once (case-insensitively), at most 20.
-pub fn mentions(text: &str) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    let is_name = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
-    let mut i = 0;
-    while i < chars.len() && found.len() < 20 {
-        let starts = chars[i] == '@' && (i == 0 || !(is_name(chars[i - 1]) || chars[i - 1] == '@'));
-        if !starts {
-            i += 1;
-            continue;
-        }
-        let mut j = i + 1;
-        while j < chars.len() && is_name(chars[j]) {
-            j += 1;
-        }
-        let name: String = chars[i + 1..j].iter().collect();
-        let name = name.trim_end_matches(['.', '-']).to_string();
-        if !name.is_empty() && !found.iter().any(|f| f.eq_ignore_ascii_case(&name)) {
-            found.push(name);
-        }
-        i = j;
-    }
-    found
 }
 
 // ---------------------------------------------------------------- loading

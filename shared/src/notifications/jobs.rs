@@ -6,7 +6,8 @@ use crate::ids::Ids;
 pub use crate::model::notification::{
     Delivery, JOB_ENTITY as ENTITY, JOB_RETENTION_SECS, Job, JobItem, JobKind, MessageRef, PostRef,
 };
-use crate::posts::{PostEvent, PostStatus};
+use crate::posts::model::{PostEvent, PostStatus};
+use crate::validate::mentions;
 use chrono::{DateTime, Utc};
 
 /// Characters of the post or message text carried in a job and shown in a notification.
@@ -83,7 +84,7 @@ impl Job {
                     by(moderator_id),
                     at,
                 );
-                j.mentions = crate::posts::mentions(&post.content);
+                j.mentions = mentions(&post.content);
                 j.snippet = text();
                 j
             }
@@ -125,7 +126,7 @@ impl Job {
     /// The job of a chat event: only messages that name someone or answer someone notify.
     pub fn of_chat_event(event: &ChatEvent, at: DateTime<Utc>, ids: &dyn Ids) -> Option<Job> {
         let ChatEvent::MessageSent(message) = event;
-        let mentions = crate::posts::mentions(&message.message);
+        let mentions = mentions(&message.message);
         if mentions.is_empty() && message.reply_to.is_none() {
             return None;
         }

@@ -8,7 +8,7 @@ use crate::chat::{CLIENT_ID_TTL_SECS, Message, ReadPosition, Status};
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::notifications::jobs::Job;
+use crate::model::notification::Job;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, Select};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -16,7 +16,7 @@ use super::outbox;
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
 use crate::keys::{self, GSI1, GSI2, Key};
-use crate::notifications::jobs::Job;
+use crate::model::notification::Job;
 use crate::posts::model::{Flag, Lane, Note, Post, PostStatus, Reaction, ReactionType, Revision};
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};

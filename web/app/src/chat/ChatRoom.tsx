@@ -9,7 +9,7 @@ import { exact, when } from "../lib/format";
 import { canModerate } from "../communities/api";
 import { NoAccess } from "../communities/NoAccess";
 import { ErrorNotice, Loading } from "../ui/Notice";
-import type { CommunityProps } from "../communities/CommunityPage";
+import type { CommunityProps } from "../communities/props";
 
 /** `@name` of the signed-in user stands out. */
 function Text({ text }: { text: string }) {

@@ -97,7 +97,3 @@ function NoStaff() {
   return <Notice kind="warn">This section is for the community's moderators and instructors.</Notice>;
 }
 
-export interface CommunityProps {
-  community: Community;
-  refresh: () => void;
-}

@@ -1,7 +1,7 @@
 import { go, href } from "../router";
 import { createPost } from "./api";
 import { PostForm } from "./PostForm";
-import type { CommunityProps } from "../communities/CommunityPage";
+import type { CommunityProps } from "../communities/props";
 import { canModerate } from "../communities/api";
 
 export function PostEditor({ community }: CommunityProps) {

@@ -6,7 +6,7 @@ import { listPosts } from "./api";
 import { Byline, StatusTags } from "./PostBits";
 import { AccessOrError } from "../communities/NoAccess";
 import { Empty, ErrorNotice, Loading } from "../ui/Notice";
-import type { CommunityProps } from "../communities/CommunityPage";
+import type { CommunityProps } from "../communities/props";
 import { canModerate } from "../communities/api";
 import { me } from "../session";
 import { plural } from "../lib/format";

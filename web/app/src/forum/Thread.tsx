@@ -6,7 +6,7 @@ import { Byline, Reactions, StatusTags } from "./PostBits";
 import { PostForm } from "./PostForm";
 import { AccessOrError } from "../communities/NoAccess";
 import { ErrorNotice, Loading, Notice } from "../ui/Notice";
-import type { CommunityProps } from "../communities/CommunityPage";
+import type { CommunityProps } from "../communities/props";
 import { canModerate } from "../communities/api";
 import { me } from "../session";
 import { href } from "../router";

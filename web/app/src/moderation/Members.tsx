@@ -4,7 +4,7 @@ import { useLoad } from "../lib/load";
 import { members, removeMember, setRole } from "./api";
 import { AccessOrError } from "../communities/NoAccess";
 import { ErrorNotice, Loading, Notice } from "../ui/Notice";
-import type { CommunityProps } from "../communities/CommunityPage";
+import type { CommunityProps } from "../communities/props";
 import { canManage } from "../communities/api";
 import { me } from "../session";
 import { when } from "../lib/format";

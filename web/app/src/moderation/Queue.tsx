@@ -5,7 +5,7 @@ import { addNote, approve, flags, notes, queue, reject, resolveFlags } from "./a
 import { Byline } from "../forum/PostBits";
 import { AccessOrError } from "../communities/NoAccess";
 import { Empty, ErrorNotice, Loading, Notice } from "../ui/Notice";
-import type { CommunityProps } from "../communities/CommunityPage";
+import type { CommunityProps } from "../communities/props";
 import { exact, when } from "../lib/format";
 import { href } from "../router";
 

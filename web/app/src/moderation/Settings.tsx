@@ -3,7 +3,7 @@ import type { Visibility } from "@course-community/client";
 import { updateCommunity } from "../communities/api";
 import { ErrorNotice, Notice } from "../ui/Notice";
 import { fieldError } from "../lib/errors";
-import type { CommunityProps } from "../communities/CommunityPage";
+import type { CommunityProps } from "../communities/props";
 
 /** The community's settings (course instructors and admins). */
 export function Settings({ community, refresh }: CommunityProps) {
