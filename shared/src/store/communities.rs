@@ -354,17 +354,14 @@ pub async fn partition(
     consistent: bool,
 ) -> Result<Option<(Community, RosterFacts)>> {
     let key = keys::community(community_id);
-    let items: Vec<Item> = db
-        .query()
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", s(&key.pk))
-        .consistent_read(consistent)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(sdk)?;
+    let items = db
+        .read_all_items(
+            db.query()
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(&key.pk))
+                .consistent_read(consistent),
+        )
+        .await?;
     let (mut community, mut members, mut enrollments) = (None, HashMap::new(), HashMap::new());
     for item in items {
         let sk = attr_s(&item, "SK").unwrap_or_default();

@@ -294,16 +294,25 @@ impl Db {
             .set_key(Some(key_item(key)))
     }
 
-    /// Every item a Query matches, following its pages (the SDK's paginator).
+    /// Every item a Query matches, following its pages (the SDK's paginator), as records.
     pub async fn read_all<T: DeserializeOwned>(&self, query: QueryFluentBuilder) -> Result<Vec<T>> {
-        let items: Vec<Item> = query
+        self.read_all_items(query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Every item a Query matches, following its pages, as items (a partition holding records of
+    /// several kinds, or a projection).
+    pub async fn read_all_items(&self, query: QueryFluentBuilder) -> Result<Vec<Item>> {
+        query
             .into_paginator()
             .items()
             .send()
             .try_collect()
             .await
-            .map_err(sdk)?;
-        items.into_iter().map(from_item).collect()
+            .map_err(sdk)
     }
 
     /// One page of a listing: runs `query` (its key condition and index already set) with the

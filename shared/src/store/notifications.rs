@@ -326,18 +326,15 @@ pub async fn reach(db: &Db, user_id: &str) -> Result<(Vec<String>, i64)> {
 /// Those who wrote in a thread and have not deleted what they wrote (one Query of the thread
 /// index, projected to two attributes).
 pub async fn thread_authors(db: &Db, root_id: &str) -> Result<Vec<String>> {
-    let items: Vec<Item> = db
-        .query()
-        .index_name(GSI1)
-        .key_condition_expression("GSI1PK = :pk")
-        .expression_attribute_values(":pk", s(keys::thread_pk(root_id)))
-        .projection_expression("author_id, is_deleted")
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(sdk)?;
+    let items = db
+        .read_all_items(
+            db.query()
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(keys::thread_pk(root_id)))
+                .projection_expression("author_id, is_deleted"),
+        )
+        .await?;
     Ok(items
         .iter()
         .filter(|item| {
