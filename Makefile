@@ -39,6 +39,7 @@ stop: ## Stop the DynamoDB Local started by `make dev`
 	scripts/dynamodb-local.sh stop --port $(DYNAMODB_PORT)
 
 test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end through the local gateway
+	command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
 	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo nextest run --workspace --no-fail-fast
@@ -48,8 +49,8 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-cfn-lint: deps ## Lint infra/template.yaml
-	$(VENV)/bin/cfn-lint infra/template.yaml
+cfn-lint: deps ## Lint infra/template.yaml, before and after the SAM transform
+	scripts/cfn-lint.sh infra/template.yaml
 
 bench: deps build ## Benchmarks (release binaries): DynamoDB cost, fan-out, cold start, throughput -> bench/results/
 	cargo build --release --workspace --bins
