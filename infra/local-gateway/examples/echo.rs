@@ -72,7 +72,7 @@ async fn http(event: Value) -> Result<Value, Error> {
     }
     Ok(json!({
         "statusCode": 200,
-        "headers": { "content-type": "application/json", "x-echo": "1" },
+        "headers": { "content-type": "application/json", "x-echo": "1", "access-control-allow-origin": "https://function.example" },
         "multiValueHeaders": { "x-multi": ["a", "b"] },
         "cookies": ["session=abc; Path=/", "theme=dark"],
         "body": event.to_string(),
