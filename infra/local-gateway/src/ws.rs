@@ -374,8 +374,20 @@ fn refuse(status: u16) -> Response {
     json_response(status, json!({ "message": message }))
 }
 
+/// Whether a connection path is the stage's URL (`/dev`, `/dev/`; any path for `$default`).
+fn is_stage_path(path: &str, stage: &str) -> bool {
+    stage == "$default" || {
+        let rest = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage));
+        matches!(rest, Some("" | "/"))
+    }
+}
+
 async fn upgrade(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
+    // A WebSocket API is reached at its stage's URL only.
+    if !is_stage_path(parts.uri.path(), &app.template.websocket.stage) {
+        return json_response(StatusCode::FORBIDDEN, json!({ "message": "Forbidden" }));
+    }
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(ws) => ws,
         Err(rej) => return rej.into_response(),
@@ -523,6 +535,20 @@ async fn authorize(
     );
     a.insert("integrationLatency".into(), json!(0));
     Ok(Value::Object(a))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stage_paths() {
+        use super::is_stage_path;
+        assert!(is_stage_path("/dev", "dev"));
+        assert!(is_stage_path("/dev/", "dev"));
+        assert!(!is_stage_path("/", "dev"));
+        assert!(!is_stage_path("/dev/x", "dev"));
+        assert!(!is_stage_path("/devx", "dev"));
+        assert!(is_stage_path("/anything", "$default"));
+    }
 }
 
 fn is_capacity_error(e: &axum::Error) -> bool {

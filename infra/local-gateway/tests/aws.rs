@@ -68,6 +68,25 @@ async fn the_stage_is_in_the_url_and_the_event_and_paths_match_literally() {
         );
     }
 
+    // The WebSocket API too is reached at its stage only.
+    let ws_root = t.gw.ws_url().strip_suffix("/dev").unwrap().to_string();
+    for path in ["/", "/prod", "/dev/x"] {
+        match tokio_tungstenite::connect_async(format!("{ws_root}{path}?a=1")).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 403, "{path}")
+            }
+            other => panic!("{path}: expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+    for path in ["/dev", "/dev/"] {
+        assert!(
+            tokio_tungstenite::connect_async(format!("{ws_root}{path}?a=1"))
+                .await
+                .is_ok(),
+            "{path}"
+        );
+    }
+
     // Both forms declared, both served, each by its own route.
     for (path, route) in [("/items", "GET /items"), ("/items/", "GET /items/")] {
         let ev: Value = c
