@@ -537,20 +537,6 @@ async fn authorize(
     Ok(Value::Object(a))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn stage_paths() {
-        use super::is_stage_path;
-        assert!(is_stage_path("/dev", "dev"));
-        assert!(is_stage_path("/dev/", "dev"));
-        assert!(!is_stage_path("/", "dev"));
-        assert!(!is_stage_path("/dev/x", "dev"));
-        assert!(!is_stage_path("/devx", "dev"));
-        assert!(is_stage_path("/anything", "$default"));
-    }
-}
-
 fn is_capacity_error(e: &axum::Error) -> bool {
     let s = e.to_string();
     s.contains("Space limit exceeded") || s.contains("too long") || s.contains("too big")
@@ -708,5 +694,19 @@ async fn handle_frame(app: &App, conn: &Conn, body: &str) {
             json!({ "message": "Internal server error", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() })
                 .to_string(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stage_paths() {
+        use super::is_stage_path;
+        assert!(is_stage_path("/dev", "dev"));
+        assert!(is_stage_path("/dev/", "dev"));
+        assert!(!is_stage_path("/", "dev"));
+        assert!(!is_stage_path("/dev/x", "dev"));
+        assert!(!is_stage_path("/devx", "dev"));
+        assert!(is_stage_path("/anything", "$default"));
     }
 }
