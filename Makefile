@@ -8,6 +8,9 @@ HTTP_PORT ?= 3000
 WS_PORT ?= 3001
 DYNAMODB_PORT ?= 8000
 TEST_DYNAMODB_PORT ?= 8001
+# Template parameters for the local gateway, as `sam deploy --parameter-overrides` takes them,
+# e.g. PARAMETER_OVERRIDES='LogLevel=debug'.
+PARAMETER_OVERRIDES ?=
 LOAD_DYNAMODB_PORT ?= 8002
 # Local JWT settings (HS256, as the LMS issues tokens). Override for anything but local use.
 export JWT_SECRET ?= local-development-secret-change-me-0123456789
@@ -33,7 +36,7 @@ build: ## Build every function and the local gateway (debug)
 dev: deps build ## Start DynamoDB Local + the local API Gateway with demo data (ports 8000, 3000, 3001)
 	scripts/dynamodb-local.sh start --port $(DYNAMODB_PORT) --db-path .local/dynamodb
 	DYNAMODB_ENDPOINT=http://127.0.0.1:$(DYNAMODB_PORT) HTTP_PORT=$(HTTP_PORT) WS_PORT=$(WS_PORT) \
-	  target/debug/local-gateway serve --seed
+	  PARAMETER_OVERRIDES="$(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
 
 stop: ## Stop the DynamoDB Local started by `make dev`
 	scripts/dynamodb-local.sh stop --port $(DYNAMODB_PORT)
