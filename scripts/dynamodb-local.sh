@@ -84,6 +84,7 @@ find_jar() {
 start() {
   if listening; then
     echo "DynamoDB Local: something already listens on 127.0.0.1:$port, using it"
+    loopback_only || echo "warning: it also listens beyond loopback ($(listen_addresses | tr '\n' ' '))" >&2
     return
   fi
   ensure_java
