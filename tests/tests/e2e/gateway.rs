@@ -274,3 +274,40 @@ async fn a_function_without_manage_connections_is_refused_and_the_audience_is_ke
     bob_ws.send(json!({"type": "ping"})).await;
     assert_eq!(bob_ws.next().await["type"], "pong");
 }
+
+/// DynamoDB Local (as `scripts/dynamodb-local.sh` starts it for the tests) answers on loopback
+/// and on no other address of the machine.
+#[tokio::test]
+async fn dynamodb_local_is_reachable_on_loopback_only() {
+    let endpoint = dynamodb_endpoint();
+    let port: u16 = endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("the endpoint has a port");
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok(),
+        "DynamoDB Local answers on 127.0.0.1:{port}"
+    );
+    // This machine's address on its default route (connecting a UDP socket sends nothing).
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let Ok(()) = socket.connect("192.0.2.1:9") else {
+        eprintln!("no network interface besides loopback: nothing to check");
+        return;
+    };
+    let ip = socket.local_addr().unwrap().ip();
+    if ip.is_loopback() || ip.is_unspecified() {
+        eprintln!("no network interface besides loopback: nothing to check");
+        return;
+    }
+    let err = tokio::net::TcpStream::connect((ip, port))
+        .await
+        .expect_err("DynamoDB Local must not answer on another interface");
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{ip}:{port}: {err}"
+    );
+}
