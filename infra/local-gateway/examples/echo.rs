@@ -19,10 +19,20 @@ fn record(event: &Value) {
     }
 }
 
+/// Posts as the SDK would, with a SigV4 `Authorization` header naming the function's access
+/// key (the gateway knows the caller by it; the signature itself is not checked).
 async fn post_to_connection(id: &str, body: String) -> Result<u16, Error> {
     let base = std::env::var("WS_MANAGEMENT_ENDPOINT")?;
+    let key = std::env::var("AWS_ACCESS_KEY_ID")?;
+    let region = std::env::var("AWS_REGION")?;
     let r = reqwest::Client::new()
         .post(format!("{base}/@connections/{id}"))
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={key}/20260101/{region}/execute-api/aws4_request, SignedHeaders=host, Signature=0"
+            ),
+        )
         .body(body)
         .send()
         .await?;
@@ -30,7 +40,15 @@ async fn post_to_connection(id: &str, body: String) -> Result<u16, Error> {
 }
 
 async fn http(event: Value) -> Result<Value, Error> {
-    let path = event["rawPath"].as_str().unwrap_or_default().to_string();
+    let raw_path = event["rawPath"].as_str().unwrap_or_default();
+    // A named stage is the first segment of the path.
+    let path = match event["requestContext"]["stage"].as_str() {
+        Some(stage) if stage != "$default" => raw_path
+            .strip_prefix(&format!("/{stage}"))
+            .unwrap_or(raw_path)
+            .to_string(),
+        _ => raw_path.to_string(),
+    };
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match parts.as_slice() {
         [_, "sleep", ms] => tokio::time::sleep(Duration::from_millis(ms.parse()?)).await,
@@ -54,7 +72,7 @@ async fn http(event: Value) -> Result<Value, Error> {
     }
     Ok(json!({
         "statusCode": 200,
-        "headers": { "content-type": "application/json", "x-echo": "1" },
+        "headers": { "content-type": "application/json", "x-echo": "1", "access-control-allow-origin": "https://function.example" },
         "multiValueHeaders": { "x-multi": ["a", "b"] },
         "cookies": ["session=abc; Path=/", "theme=dark"],
         "body": event.to_string(),
@@ -131,6 +149,12 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    if let Some(ms) = std::env::var("ECHO_INIT_SLEEP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     if std::env::var("ECHO_INIT_CRASH").is_ok() {
         std::process::exit(5);
     }

@@ -80,8 +80,16 @@ pub struct GatewayConfig {
     pub quiet: bool,
     /// Write function output to this file instead of stderr (each line prefixed with the function name).
     pub log_file: Option<PathBuf>,
-    /// Time allowed for a new instance to reach its first `/next` (on top of the function timeout).
+    /// Time allowed for a new instance's init (process start to its first `/next`), as Lambda's
+    /// own init limit; the handler then gets exactly the function's `Timeout`.
     pub init_timeout: Duration,
+    /// HTTP API integration timeout: past it the client gets 503 while the function runs on.
+    pub http_integration_timeout: Duration,
+    /// Handle one connection's frames one at a time, in order (a debugging aid: API Gateway
+    /// invokes the integration for each frame independently, so they may run concurrently).
+    pub ordered_frames: bool,
+    /// Template parameter values over the defaults (as `sam deploy --parameter-overrides`).
+    pub parameter_overrides: BTreeMap<String, String>,
     /// How often the table's stream is polled for the `Type: DynamoDB` event sources.
     pub stream_poll_interval: Duration,
 }
@@ -143,6 +151,9 @@ impl Default for GatewayConfig {
             quiet: false,
             log_file: None,
             init_timeout: Duration::from_secs(10),
+            http_integration_timeout: Duration::from_secs(30),
+            ordered_frames: false,
+            parameter_overrides: BTreeMap::new(),
             stream_poll_interval: Duration::from_millis(100),
         }
     }
@@ -215,9 +226,106 @@ impl GatewayConfig {
         self.stream_poll_interval = every;
         self
     }
+    pub fn init_timeout(mut self, t: Duration) -> Self {
+        self.init_timeout = t;
+        self
+    }
+    pub fn http_integration_timeout(mut self, t: Duration) -> Self {
+        self.http_integration_timeout = t;
+        self
+    }
+    /// Frames of one connection one at a time, in order (see [`GatewayConfig::ordered_frames`]).
+    pub fn ordered_frames(mut self, ordered: bool) -> Self {
+        self.ordered_frames = ordered;
+        self
+    }
+    /// Sets one template parameter (over its default).
+    pub fn parameter(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.parameter_overrides.insert(k.into(), v.into());
+        self
+    }
     /// Discards function output.
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
         self
+    }
+}
+
+/// Parses `sam deploy --parameter-overrides` syntax: `Key=Value` pairs separated by spaces, a
+/// value in double or single quotes may hold spaces (`Origins="http://a, http://b" Stage=dev`).
+pub fn parse_parameter_overrides(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        let mut assigned = false;
+        for c in chars.by_ref() {
+            if c == '=' {
+                assigned = true;
+                break;
+            }
+            key.push(c);
+        }
+        if !assigned || key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(format!(
+                "parameter overrides: expected Key=Value, got {key:?}"
+            ));
+        }
+        let mut value = String::new();
+        match chars.peek().copied() {
+            Some(q @ ('"' | '\'')) => {
+                chars.next();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == q {
+                        closed = true;
+                        break;
+                    }
+                    value.push(c);
+                }
+                if !closed {
+                    return Err(format!("parameter overrides: unclosed quote in {key}"));
+                }
+            }
+            _ => {
+                while let Some(c) = chars.peek().copied() {
+                    if c.is_whitespace() {
+                        break;
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+            }
+        }
+        out.insert(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_overrides_parse_like_sam() {
+        let p = parse_parameter_overrides(
+            r#" AllowedOrigins="http://127.0.0.1:5173,https://app.example.com" Stage=dev Empty= Q='a b' "#,
+        )
+        .unwrap();
+        assert_eq!(
+            p["AllowedOrigins"],
+            "http://127.0.0.1:5173,https://app.example.com"
+        );
+        assert_eq!(p["Stage"], "dev");
+        assert_eq!(p["Empty"], "");
+        assert_eq!(p["Q"], "a b");
+        assert!(parse_parameter_overrides("novalue").is_err());
+        assert!(parse_parameter_overrides("A=\"open").is_err());
+        assert!(parse_parameter_overrides("").unwrap().is_empty());
     }
 }

@@ -20,10 +20,15 @@ pub struct HttpEventInput<'a> {
     pub raw_query: &'a str,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
+    /// The content type is one API Gateway passes as text (see
+    /// [`crate::http_api::is_text_content_type`]); other bodies are base64-encoded.
+    pub body_is_text: bool,
     pub source_ip: &'a str,
     pub route_key: &'a str,
     pub path_parameters: &'a HashMap<String, String>,
     pub api_id: &'a str,
+    /// Stage name (`$default` or the template's `StageName`); `raw_path` includes a named stage.
+    pub stage: &'a str,
     pub request_id: &'a str,
     pub time_ms: i64,
 }
@@ -104,7 +109,7 @@ pub fn http_event(i: &HttpEventInput<'_>) -> Value {
             },
             "requestId": i.request_id,
             "routeKey": i.route_key,
-            "stage": "$default",
+            "stage": i.stage,
             "time": util::clf_time(i.time_ms),
             "timeEpoch": i.time_ms,
         },
@@ -121,11 +126,11 @@ pub fn http_event(i: &HttpEventInput<'_>) -> Value {
         obj.insert("pathParameters".into(), json!(i.path_parameters));
     }
     if !i.body.is_empty() {
-        match std::str::from_utf8(i.body) {
-            Ok(s) => {
+        match std::str::from_utf8(i.body).ok().filter(|_| i.body_is_text) {
+            Some(s) => {
                 obj.insert("body".into(), Value::String(s.to_string()));
             }
-            Err(_) => {
+            None => {
                 obj.insert(
                     "body".into(),
                     Value::String(base64::engine::general_purpose::STANDARD.encode(i.body)),

@@ -41,6 +41,7 @@ pub(crate) struct App {
     pub(crate) http_api_id: String,
     pub(crate) ws_api_id: String,
     pub(crate) streams: crate::streams::StreamCounters,
+    pub(crate) policies: crate::iam::Policies,
 }
 
 impl App {
@@ -100,7 +101,11 @@ pub fn function_env(
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
         ("AWS_REGION", cfg.region.clone()),
         ("AWS_DEFAULT_REGION", cfg.region.clone()),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
+        // A key of its own, by which the Management API knows the caller (see `iam`).
+        (
+            "AWS_ACCESS_KEY_ID",
+            crate::iam::access_key_id(&f.logical_id),
+        ),
         ("AWS_SECRET_ACCESS_KEY", "local".into()),
         ("AWS_ENDPOINT_URL_DYNAMODB", cfg.dynamodb_endpoint.clone()),
         ("TABLE_NAME", cfg.table_name.clone()),
@@ -134,6 +139,15 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
         })
 }
 
+/// `/dev` for stage `dev`, nothing for `$default`.
+fn stage_path(stage: &str) -> String {
+    if stage == "$default" {
+        String::new()
+    } else {
+        format!("/{stage}")
+    }
+}
+
 fn random_api_id() -> String {
     (0..10)
         .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
@@ -143,7 +157,7 @@ fn random_api_id() -> String {
 impl Gateway {
     /// Loads the template, binds both ports and starts serving. Function instances start lazily.
     pub async fn start(cfg: GatewayConfig) -> Result<Gateway, Error> {
-        let template = Template::load(&cfg.template)?;
+        let template = Template::load_with(&cfg.template, &cfg.parameter_overrides)?;
         let http_listener = bind(cfg.http_addr).await?;
         let ws_listener = bind(cfg.ws_addr).await?;
         let http_addr = http_listener
@@ -152,7 +166,7 @@ impl Gateway {
         let ws_addr = ws_listener
             .local_addr()
             .map_err(|e| Error::Io(e.to_string()))?;
-        let ws_base = format!("http://{ws_addr}");
+        let ws_base = format!("http://{ws_addr}{}", stage_path(&template.websocket.stage));
 
         let log = if cfg.quiet {
             LogSink::Quiet
@@ -193,13 +207,15 @@ impl Gateway {
             );
         }
 
+        let ws_api_id = random_api_id();
         let app = Arc::new(App {
+            policies: crate::iam::Policies::new(&template, &ws_api_id, &cfg.region),
             router: routes::Router::new(&template.http_routes),
             ws: WsState::new(cfg.faults),
             template,
             pools,
             http_api_id: random_api_id(),
-            ws_api_id: random_api_id(),
+            ws_api_id,
             streams: Default::default(),
             cfg,
         });
@@ -236,19 +252,32 @@ impl Gateway {
         })
     }
 
-    /// `http://127.0.0.1:<port>` of the HTTP API.
+    /// The HTTP API's invoke URL, with its stage as on AWS: `http://127.0.0.1:<port>/dev`
+    /// (no path for a `$default` stage). Paths of routes follow it.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.http_addr)
+        format!(
+            "http://{}{}",
+            self.http_addr,
+            stage_path(&self.app.template.http_stage)
+        )
     }
 
-    /// `ws://127.0.0.1:<port>` of the WebSocket API.
+    /// The WebSocket API's URL with its stage: `ws://127.0.0.1:<port>/dev`.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}", self.ws_addr)
+        format!(
+            "ws://{}{}",
+            self.ws_addr,
+            stage_path(&self.app.template.websocket.stage)
+        )
     }
 
-    /// `http://127.0.0.1:<port>`: the Management API endpoint (`WS_MANAGEMENT_ENDPOINT`).
+    /// The Management API endpoint (`WS_MANAGEMENT_ENDPOINT`): `http://127.0.0.1:<port>/dev`.
     pub fn management_url(&self) -> String {
-        format!("http://{}", self.ws_addr)
+        format!(
+            "http://{}{}",
+            self.ws_addr,
+            stage_path(&self.app.template.websocket.stage)
+        )
     }
 
     pub fn http_addr(&self) -> SocketAddr {

@@ -7,7 +7,8 @@ pub mod devstack;
 pub mod error;
 pub mod events;
 mod gateway;
-mod http_api;
+pub mod http_api;
+pub mod iam;
 pub mod routes;
 pub mod runtime;
 pub mod streams;
@@ -16,7 +17,7 @@ pub mod template;
 pub mod util;
 mod ws;
 
-pub use config::{Faults, GatewayConfig, WsLimits, workspace_root};
+pub use config::{Faults, GatewayConfig, WsLimits, parse_parameter_overrides, workspace_root};
 pub use error::Error;
 pub use gateway::{Gateway, Stats, function_env};
 pub use runtime::FunctionStats;

@@ -23,6 +23,10 @@ Options (environment variables in brackets):
   --template PATH          default infra/template.yaml of the workspace
   --bin-dir PATH           function binaries, default the target/debug this runs from
   --max-instances N        instances per function, default 10
+  --parameter-overrides S  template parameters over their defaults, as sam deploy takes them:
+                           'AllowedOrigins=http://127.0.0.1:5173 Stage=dev' [PARAMETER_OVERRIDES]
+  --ordered-frames         handle one connection's frames one at a time, in order (debugging;
+                           API Gateway runs them concurrently) [ORDERED_FRAMES=1]
   --env KEY=VALUE          function environment override (repeatable)
   --log-file PATH          write function output there instead of stderr
   --log-format FMT         AWS_LAMBDA_LOG_FORMAT of the functions (JSON or Text), default JSON
@@ -63,6 +67,12 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     if let Some(t) = env("TABLE_NAME") {
         cfg.table_name = t;
     }
+    if let Some(p) = env("PARAMETER_OVERRIDES") {
+        cfg.parameter_overrides = local_gateway::parse_parameter_overrides(&p)?;
+    }
+    if env("ORDERED_FRAMES").is_some_and(|v| v != "0") {
+        cfg.ordered_frames = true;
+    }
     let mut host = [127, 0, 0, 1];
     let mut faults = Faults::default();
     let (mut create_table, mut seed) = (true, false);
@@ -81,6 +91,11 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--region" => cfg.region = val()?,
             "--template" => cfg.template = PathBuf::from(val()?),
             "--bin-dir" => cfg.bin_dir = PathBuf::from(val()?),
+            "--parameter-overrides" => {
+                let parsed = local_gateway::parse_parameter_overrides(&val()?)?;
+                cfg.parameter_overrides.extend(parsed);
+            }
+            "--ordered-frames" => cfg.ordered_frames = true,
             "--max-instances" => {
                 cfg.max_instances_per_function =
                     val()?.parse().map_err(|_| "bad --max-instances")?;

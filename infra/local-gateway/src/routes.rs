@@ -47,9 +47,9 @@ pub struct Router {
     routes: Vec<Route>,
 }
 
+/// Segments of a route path; a trailing slash is a last, empty segment (matched literally).
 fn parse_segs(path: &str) -> Vec<Seg> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
-    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     if trimmed.is_empty() {
         return vec![];
     }
@@ -112,11 +112,11 @@ impl Router {
         &self.routes
     }
 
-    /// Finds the route for a method and a raw (still percent-encoded) path.
-    /// A trailing slash is ignored.
+    /// Finds the route for a method and a raw (still percent-encoded) path, below the stage.
+    /// Paths match literally, as HTTP APIs match them: `/a/` is not `/a` (a trailing slash is
+    /// an empty last segment, which no `{param}` and no `{proxy+}` matches on its own).
     pub fn find(&self, method: &str, raw_path: &str) -> Option<RouteMatch<'_>> {
         let trimmed = raw_path.strip_prefix('/').unwrap_or(raw_path);
-        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
         let parts: Vec<&str> = if trimmed.is_empty() {
             vec![]
         } else {
@@ -162,13 +162,11 @@ fn match_segs(segs: &[Seg], parts: &[&str]) -> Option<HashMap<String, String>> {
                 params.insert(name.clone(), crate::util::percent_decode(p));
             }
             Seg::Greedy(name) => {
-                if parts.len() <= i {
+                let rest = parts.get(i..)?.join("/");
+                if rest.is_empty() {
                     return None;
                 }
-                params.insert(
-                    name.clone(),
-                    crate::util::percent_decode(&parts[i..].join("/")),
-                );
+                params.insert(name.clone(), crate::util::percent_decode(&rest));
                 return Some(params);
             }
         }

@@ -80,6 +80,8 @@ pub struct FunctionStats {
     pub invocations: u64,
     pub errors: u64,
     pub timeouts: u64,
+    /// Inits that ran past the init limit (Lambda then runs init again within the invocation).
+    pub init_timeouts: u64,
     pub crashes: u64,
     /// Per instance: time from spawn to its first `/next`, in milliseconds.
     pub init_times_ms: Vec<f64>,
@@ -94,8 +96,11 @@ enum Outcome {
 struct Event {
     request_id: String,
     body: Bytes,
-    deadline_ms: i64,
+    /// The handler's time: the deadline is set when the runtime takes the event.
+    timeout: Duration,
     trace_id: String,
+    /// Told when the runtime takes the event (its init, if any, is over).
+    taken: Option<oneshot::Sender<()>>,
 }
 
 /// State shared by an instance's Runtime API server, its watcher and the pool.
@@ -252,85 +257,127 @@ impl FunctionPool {
                 other => break other,
             }
         };
-        let cold = warm.is_none();
-        let inst = match warm {
-            Some(i) => i,
-            None => self
-                .spawn()
-                .await
-                .inspect_err(|_| self.count(|s| s.crashes += 1))?,
-        };
-        let request_id = util::uuid_v4();
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut pending = inst
-                .shared
-                .pending
-                .lock()
-                .map_err(|_| InvokeError::Crashed("poisoned".into()))?;
-            match pending.as_mut() {
-                Some(p) => {
-                    p.insert(request_id.clone(), tx);
-                }
-                None => {
-                    drop(pending);
-                    self.count(|s| s.crashes += 1);
-                    return Err(InvokeError::Crashed("instance exited".into()));
-                }
-            }
-        }
-        let limit = self.settings.timeout
-            + if cold {
-                self.settings.init_timeout
-            } else {
-                Duration::ZERO
+        let mut inst = warm;
+        // Lambda gives init a limit of its own (10 s). An init that runs past it is run again
+        // as part of the invocation, and then init and handler share the function's timeout.
+        let mut init_retried = false;
+        let started = Instant::now();
+        loop {
+            let instance = match inst.take() {
+                Some(i) => i,
+                None => self
+                    .spawn()
+                    .await
+                    .inspect_err(|_| self.count(|s| s.crashes += 1))?,
             };
-        let event = Event {
-            request_id: request_id.clone(),
-            body: payload,
-            deadline_ms: util::now_ms() + self.settings.timeout.as_millis() as i64,
-            trace_id: util::trace_id(),
-        };
-        if inst.events.send(event).await.is_err() {
-            inst.kill();
-            self.count(|s| s.crashes += 1);
-            return Err(InvokeError::Crashed("instance gone".into()));
-        }
-        match tokio::time::timeout(limit, rx).await {
-            Ok(Ok(Outcome::Response(b))) => {
-                self.release(inst);
-                Ok(b)
+            let request_id = util::uuid_v4();
+            let (tx, mut rx) = oneshot::channel();
+            {
+                let mut pending = instance
+                    .shared
+                    .pending
+                    .lock()
+                    .map_err(|_| InvokeError::Crashed("poisoned".into()))?;
+                match pending.as_mut() {
+                    Some(p) => {
+                        p.insert(request_id.clone(), tx);
+                    }
+                    None => {
+                        drop(pending);
+                        self.count(|s| s.crashes += 1);
+                        return Err(InvokeError::Crashed("instance exited".into()));
+                    }
+                }
             }
-            Ok(Ok(Outcome::Error(b))) => {
-                self.release(inst);
-                self.count(|s| s.errors += 1);
-                Err(InvokeError::Function(
-                    String::from_utf8_lossy(&b).into_owned(),
-                ))
-            }
-            Ok(Ok(Outcome::Died(m))) => {
-                inst.kill();
+            let handler_time = if init_retried {
+                self.settings.timeout.saturating_sub(started.elapsed())
+            } else {
+                self.settings.timeout
+            };
+            let (taken_tx, taken_rx) = oneshot::channel();
+            let event = Event {
+                request_id: request_id.clone(),
+                body: payload.clone(),
+                timeout: handler_time,
+                trace_id: util::trace_id(),
+                taken: Some(taken_tx),
+            };
+            if instance.events.send(event).await.is_err() {
+                instance.kill();
                 self.count(|s| s.crashes += 1);
-                Err(InvokeError::Crashed(m))
+                return Err(InvokeError::Crashed("instance gone".into()));
             }
-            Ok(Err(_)) => {
-                inst.kill();
-                self.count(|s| s.crashes += 1);
-                Err(InvokeError::Crashed("instance exited".into()))
-            }
-            Err(_) => {
-                self.log.write_line(
-                    &self.shared.log_prefix,
-                    &format!(
-                        "{request_id} Task timed out after {:.2} seconds",
-                        limit.as_secs_f64()
-                    ),
-                );
-                inst.kill();
-                self.count(|s| s.timeouts += 1);
-                Err(InvokeError::Timeout)
-            }
+            let init_limit = if init_retried {
+                handler_time
+            } else {
+                self.settings.init_timeout
+            };
+            // Phase 1: the runtime takes the event (at once when warm; after init when cold).
+            let early = tokio::select! {
+                outcome = &mut rx => Some(outcome),
+                taken = tokio::time::timeout(init_limit, taken_rx) => match taken {
+                    Ok(_) => None,
+                    Err(_) if !init_retried => {
+                        self.log.write_line(
+                            &self.shared.log_prefix,
+                            &format!(
+                                "INIT_REPORT Init Duration: {:.2} ms Phase: init Status: timeout",
+                                init_limit.as_secs_f64() * 1000.0
+                            ),
+                        );
+                        instance.kill();
+                        self.count(|s| s.init_timeouts += 1);
+                        init_retried = true;
+                        continue;
+                    }
+                    Err(_) => {
+                        return Err(self.timed_out(&instance, &request_id, self.settings.timeout));
+                    }
+                },
+            };
+            // Phase 2: the handler gets exactly its time from then on.
+            let outcome = match early {
+                Some(o) => Ok(o),
+                None => tokio::time::timeout(handler_time, rx).await,
+            };
+            return match outcome {
+                Ok(Ok(Outcome::Response(b))) => {
+                    self.release(instance);
+                    Ok(b)
+                }
+                Ok(Ok(Outcome::Error(b))) => {
+                    self.release(instance);
+                    self.count(|s| s.errors += 1);
+                    Err(InvokeError::Function(
+                        String::from_utf8_lossy(&b).into_owned(),
+                    ))
+                }
+                Ok(Ok(Outcome::Died(m))) => {
+                    instance.kill();
+                    self.count(|s| s.crashes += 1);
+                    Err(InvokeError::Crashed(m))
+                }
+                Ok(Err(_)) => {
+                    instance.kill();
+                    self.count(|s| s.crashes += 1);
+                    Err(InvokeError::Crashed("instance exited".into()))
+                }
+                Err(_) => Err(self.timed_out(&instance, &request_id, self.settings.timeout)),
+            };
         }
+    }
+
+    fn timed_out(&self, inst: &Instance, request_id: &str, limit: Duration) -> InvokeError {
+        self.log.write_line(
+            &self.shared.log_prefix,
+            &format!(
+                "{request_id} Task timed out after {:.2} seconds",
+                limit.as_secs_f64()
+            ),
+        );
+        inst.kill();
+        self.count(|s| s.timeouts += 1);
+        InvokeError::Timeout
     }
 
     fn release(&self, inst: Arc<Instance>) {
@@ -569,17 +616,18 @@ async fn next(State(s): State<Arc<InstanceShared>>) -> Response {
         }
     }
     let ev = s.events.lock().await.recv().await;
-    let Some(ev) = ev else {
+    let Some(mut ev) = ev else {
         return (StatusCode::GONE, "instance retired").into_response();
     };
+    let deadline_ms = util::now_ms() + ev.timeout.as_millis() as i64;
+    if let Some(taken) = ev.taken.take() {
+        let _ = taken.send(());
+    }
     let mut h = HeaderMap::new();
     let hv = |v: &str| HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""));
     h.insert("content-type", HeaderValue::from_static("application/json"));
     h.insert("lambda-runtime-aws-request-id", hv(&ev.request_id));
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        hv(&ev.deadline_ms.to_string()),
-    );
+    h.insert("lambda-runtime-deadline-ms", hv(&deadline_ms.to_string()));
     h.insert("lambda-runtime-invoked-function-arn", hv(&s.arn));
     h.insert("lambda-runtime-trace-id", hv(&ev.trace_id));
     (StatusCode::OK, h, ev.body).into_response()

@@ -23,6 +23,18 @@ pub struct Template {
     pub table: Option<TableSpec>,
     /// Parameter defaults (parameters without a default are absent).
     pub parameter_defaults: BTreeMap<String, String>,
+    /// Parameter values the template is read with: the defaults, then the overrides given to
+    /// [`Template::load_with`] (as `sam deploy --parameter-overrides` does).
+    pub parameters: BTreeMap<String, String>,
+    /// Parameters whose type is a list (`CommaDelimitedList`, `List<...>`).
+    pub list_parameters: Vec<String>,
+    /// The template's `Conditions`, evaluated with the parameters (`!Equals`, `!Not`, `!And`,
+    /// `!Or`, `!Condition`; a condition it cannot evaluate is false).
+    pub conditions: BTreeMap<String, bool>,
+    /// Stage of the HTTP API (`StageName` of the `AWS::Serverless::HttpApi`; `$default` without one).
+    pub http_stage: String,
+    /// Logical id of the WebSocket API (for the ARNs in policies).
+    pub websocket_api_logical_id: Option<String>,
     /// `Type: DynamoDB` event sources of functions (stream -> function), in template order.
     pub stream_sources: Vec<StreamSourceSpec>,
 }
@@ -64,6 +76,20 @@ pub struct FunctionSpec {
     pub log_format: Option<String>,
     /// `LoggingConfig.ApplicationLogLevel`.
     pub log_level: Option<String>,
+    /// Inline policy statements (`Policies: [{Statement: ...}]`), as written.
+    pub policy_statements: Vec<PolicyStatement>,
+    /// The function names an execution `Role` of its own: its permissions are not in the template.
+    pub has_role: bool,
+}
+
+/// One IAM policy statement of a function, with its `!Sub` variables still in its resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStatement {
+    /// `Allow` or `Deny`.
+    pub effect: String,
+    pub actions: Vec<String>,
+    /// Resource ARN patterns; `${Name}` variables are substituted when the gateway starts.
+    pub resources: Vec<String>,
 }
 
 /// One `HttpApi` event of a function.
@@ -137,13 +163,24 @@ pub struct IndexSpec {
 impl Template {
     /// Reads and parses a template file.
     pub fn load(path: &Path) -> Result<Self, Error> {
+        Self::load_with(path, &BTreeMap::new())
+    }
+
+    /// Reads and parses a template file with parameter overrides (`Name -> value`).
+    pub fn load_with(path: &Path, overrides: &BTreeMap<String, String>) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-        Self::parse(&text)
+        Self::parse_with(&text, overrides)
     }
 
     /// Parses template text.
     pub fn parse(text: &str) -> Result<Self, Error> {
+        Self::parse_with(text, &BTreeMap::new())
+    }
+
+    /// Parses template text with parameter overrides (`Name -> value`); an override of a
+    /// parameter the template does not declare is an error, as it is for CloudFormation.
+    pub fn parse_with(text: &str, overrides: &BTreeMap<String, String>) -> Result<Self, Error> {
         let root: Value =
             serde_yaml_ng::from_str(text).map_err(|e| Error::Template(e.to_string()))?;
         let resources = get(&root, "Resources")
@@ -151,15 +188,52 @@ impl Template {
             .ok_or_else(|| Error::Template("no Resources".into()))?;
 
         let mut t = Template::default();
+        let mut declared = Vec::new();
         if let Some(params) = get(&root, "Parameters").and_then(Value::as_mapping) {
             for (k, v) in params {
-                if let (Some(name), Some(d)) = (k.as_str(), get(v, "Default").and_then(scalar)) {
+                let Some(name) = k.as_str() else { continue };
+                declared.push(name.to_string());
+                let ty = get(v, "Type").and_then(scalar).unwrap_or_default();
+                if ty == "CommaDelimitedList" || ty.starts_with("List<") {
+                    t.list_parameters.push(name.to_string());
+                }
+                let default = match get(v, "Default") {
+                    Some(Value::Sequence(items)) => Some(
+                        items
+                            .iter()
+                            .filter_map(scalar)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    Some(d) => scalar(d),
+                    None => None,
+                };
+                if let Some(d) = default {
                     t.parameter_defaults.insert(name.to_string(), d);
                 }
             }
         }
+        t.parameters = t.parameter_defaults.clone();
+        for (k, v) in overrides {
+            if !declared.contains(k) {
+                return Err(Error::Template(format!(
+                    "parameter override {k}: the template has no such parameter"
+                )));
+            }
+            t.parameters.insert(k.clone(), v.clone());
+        }
+        t.http_stage = "$default".into();
+        if let Some(conditions) = get(&root, "Conditions").and_then(Value::as_mapping) {
+            // In order, so that a condition may name one declared before it.
+            for (k, v) in conditions {
+                let Some(name) = k.as_str() else { continue };
+                let value = t.condition(v).unwrap_or(false);
+                t.conditions.insert(name.to_string(), value);
+            }
+        }
 
         let globals = get(&root, "Globals").and_then(|g| get(g, "Function"));
+        let mut seen_http_api = false;
         for (k, res) in resources {
             let Some(id) = k.as_str() else { continue };
             let props = get(res, "Properties");
@@ -213,11 +287,16 @@ impl Template {
                     }
                     t.functions.insert(id.to_string(), f);
                 }
-                Some("AWS::Serverless::HttpApi") => {
-                    if t.cors.is_none()
-                        && let Some(c) = props.and_then(|p| get(p, "CorsConfiguration"))
+                Some("AWS::Serverless::HttpApi") if !seen_http_api => {
+                    seen_http_api = true;
+                    if let Some(c) = props.and_then(|p| get(p, "CorsConfiguration")) {
+                        t.cors = t.parse_cors(c);
+                    }
+                    if let Some(stage) = props
+                        .and_then(|p| get(p, "StageName"))
+                        .and_then(|v| t.resolve_scalar(v))
                     {
-                        t.cors = Some(parse_cors(c));
+                        t.http_stage = stage;
                     }
                 }
                 Some("AWS::DynamoDB::Table") if t.table.is_none() => {
@@ -230,11 +309,116 @@ impl Template {
         Ok(t)
     }
 
+    /// A condition expression, if it can be evaluated here.
+    fn condition(&self, v: &Value) -> Option<bool> {
+        let args = |tag: &str| match tagged(v, tag).or_else(|| get(v, &format!("Fn::{tag}"))) {
+            Some(Value::Sequence(items)) => Some(items.as_slice()),
+            _ => None,
+        };
+        if let Some([a, b]) = args("Equals") {
+            return Some(self.resolve_scalar(a)? == self.resolve_scalar(b)?);
+        }
+        if let Some([inner]) = args("Not") {
+            return self.condition(inner).map(|c| !c);
+        }
+        if let Some(items) = args("And") {
+            return items.iter().map(|c| self.condition(c)).sum_and();
+        }
+        if let Some(items) = args("Or") {
+            return items.iter().map(|c| self.condition(c)).sum_or();
+        }
+        let name = tagged(v, "Condition")
+            .or_else(|| get(v, "Condition"))
+            .and_then(Value::as_str)?;
+        self.conditions.get(name).copied()
+    }
+
+    /// `!If [condition, then, else]`: the branch the condition picks.
+    fn pick<'a>(&self, v: &'a Value) -> Option<&'a Value> {
+        match tagged(v, "If").or_else(|| get(v, "Fn::If")) {
+            Some(Value::Sequence(items)) => match items.as_slice() {
+                [Value::String(cond), then, otherwise] => {
+                    Some(if self.conditions.get(cond).copied().unwrap_or(false) {
+                        then
+                    } else {
+                        otherwise
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     fn resolve_env_value(&self, v: &Value) -> Option<String> {
+        self.resolve_scalar(v)
+    }
+
+    /// A literal, or a `!Ref` to a parameter (its value: default or override).
+    fn resolve_scalar(&self, v: &Value) -> Option<String> {
+        if let Some(branch) = self.pick(v) {
+            return self.resolve_scalar(branch);
+        }
         if let Some(s) = scalar(v) {
             return Some(s);
         }
-        ref_name(v).and_then(|r| self.parameter_defaults.get(r).cloned())
+        ref_name(v).and_then(|r| self.parameters.get(r).cloned())
+    }
+
+    /// A list: a sequence of literals or `!Ref`s, a `!Ref` to a list parameter
+    /// (`CommaDelimitedList`), or `!Split [delimiter, value]`.
+    fn resolve_list(&self, v: &Value) -> Vec<String> {
+        if let Some(branch) = self.pick(v) {
+            return self.resolve_list(branch);
+        }
+        if let Value::Sequence(items) = v {
+            return items
+                .iter()
+                .filter_map(|i| self.resolve_scalar(i))
+                .collect();
+        }
+        if let Some(name) = ref_name(v)
+            && self.list_parameters.iter().any(|p| p == name)
+        {
+            return self
+                .parameters
+                .get(name)
+                .map(|s| split_list(s, ","))
+                .unwrap_or_default();
+        }
+        if let Some(Value::Sequence(args)) = tagged(v, "Split").or_else(|| get(v, "Fn::Split"))
+            && let [delimiter, source] = args.as_slice()
+            && let Some(delimiter) = scalar(delimiter)
+        {
+            return self
+                .resolve_scalar(source)
+                .map(|s| split_list(&s, &delimiter))
+                .unwrap_or_default();
+        }
+        self.resolve_scalar(v).into_iter().collect()
+    }
+
+    /// `CorsConfiguration` (SAM also takes `true`: every origin).
+    fn parse_cors(&self, c: &Value) -> Option<CorsConfig> {
+        if let Value::Bool(b) = c {
+            return b.then(|| CorsConfig {
+                allow_origins: vec!["*".into()],
+                ..Default::default()
+            });
+        }
+        let list = |k: &str| get(c, k).map(|v| self.resolve_list(v)).unwrap_or_default();
+        Some(CorsConfig {
+            allow_origins: list("AllowOrigins"),
+            allow_headers: list("AllowHeaders"),
+            allow_methods: list("AllowMethods"),
+            expose_headers: list("ExposeHeaders"),
+            allow_credentials: get(c, "AllowCredentials")
+                .and_then(|v| self.resolve_scalar(v))
+                .is_some_and(|v| v == "true"),
+            max_age: get(c, "MaxAge")
+                .and_then(|v| self.resolve_scalar(v))
+                .and_then(|s| s.parse().ok()),
+        })
     }
 
     fn parse_function(
@@ -251,11 +435,7 @@ impl Template {
         };
         let num = |key: &str, default: u64| -> u64 {
             pick(key)
-                .and_then(|v| {
-                    scalar(v).or_else(|| {
-                        ref_name(v).and_then(|r| self.parameter_defaults.get(r).cloned())
-                    })
-                })
+                .and_then(|v| self.resolve_scalar(v))
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(default)
         };
@@ -295,6 +475,8 @@ impl Template {
             environment,
             log_format: logging("LogFormat"),
             log_level: logging("ApplicationLogLevel"),
+            policy_statements: parse_policy_statements(props.and_then(|p| get(p, "Policies"))),
+            has_role: props.and_then(|p| get(p, "Role")).is_some(),
         })
     }
 
@@ -317,7 +499,19 @@ impl Template {
             self.websocket.stage = "$default".into();
             return Ok(());
         };
+        self.websocket_api_logical_id = Some(api_id.to_string());
+        let stage = by_type(resources, "AWS::ApiGatewayV2::Stage")
+            .find(|(_, r)| {
+                get(r, "Properties")
+                    .and_then(|p| get(p, "ApiId"))
+                    .and_then(ref_name)
+                    == Some(api_id)
+            })
+            .and_then(|(_, r)| get(r, "Properties").and_then(|p| get(p, "StageName")))
+            .and_then(|v| self.resolve_scalar(v))
+            .unwrap_or_else(|| "$default".into());
         let ws = &mut self.websocket;
+        ws.stage = stage;
         ws.route_selection_expression = get(api, "Properties")
             .and_then(|p| get(p, "RouteSelectionExpression"))
             .and_then(scalar);
@@ -327,14 +521,6 @@ impl Template {
                 .and_then(ref_name)
                 == Some(api_id)
         };
-        ws.stage = by_type(resources, "AWS::ApiGatewayV2::Stage")
-            .find(|(_, r)| belongs(r))
-            .and_then(|(_, r)| get(r, "Properties").and_then(|p| get(p, "StageName")))
-            .and_then(|v| {
-                scalar(v)
-                    .or_else(|| ref_name(v).and_then(|r| self.parameter_defaults.get(r).cloned()))
-            })
-            .unwrap_or_else(|| "$default".into());
 
         let function_of_uri = |uri: Option<&Value>| -> Option<String> {
             let uri = uri?;
@@ -414,26 +600,51 @@ fn integration_of_target(target: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-fn parse_cors(c: &Value) -> CorsConfig {
-    let list = |k: &str| -> Vec<String> {
-        match get(c, k) {
-            Some(Value::Sequence(s)) => s.iter().filter_map(scalar).collect(),
-            Some(v) => scalar(v).into_iter().collect(),
+/// `a, b ,c` -> `[a, b, c]` (empty items dropped).
+fn split_list(s: &str, delimiter: &str) -> Vec<String> {
+    s.split(delimiter)
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The inline statements of `Policies` (SAM policy templates and managed policies are skipped:
+/// none of them grants `execute-api:ManageConnections`).
+fn parse_policy_statements(policies: Option<&Value>) -> Vec<PolicyStatement> {
+    let list = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::Sequence(s)) => s.iter().filter_map(policy_string).collect(),
+            Some(v) => policy_string(v).into_iter().collect(),
             None => vec![],
         }
     };
-    CorsConfig {
-        allow_origins: list("AllowOrigins"),
-        allow_headers: list("AllowHeaders"),
-        allow_methods: list("AllowMethods"),
-        expose_headers: list("ExposeHeaders"),
-        allow_credentials: get(c, "AllowCredentials")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        max_age: get(c, "MaxAge")
-            .and_then(scalar)
-            .and_then(|s| s.parse().ok()),
+    let items: Vec<&Value> = match policies {
+        Some(Value::Sequence(s)) => s.iter().collect(),
+        Some(v @ Value::Mapping(_)) => vec![v],
+        _ => vec![],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let statements: Vec<&Value> = match get(item, "Statement") {
+            Some(Value::Sequence(s)) => s.iter().collect(),
+            Some(v @ Value::Mapping(_)) => vec![v],
+            _ => continue,
+        };
+        for st in statements {
+            out.push(PolicyStatement {
+                effect: get(st, "Effect").and_then(scalar).unwrap_or_default(),
+                actions: list(get(st, "Action")),
+                resources: list(get(st, "Resource")),
+            });
+        }
     }
+    out
+}
+
+/// A literal or the format string of a `!Sub` in a policy.
+fn policy_string(v: &Value) -> Option<String> {
+    scalar(v).or_else(|| sub_string(v))
 }
 
 fn key_schema(v: Option<&Value>) -> Vec<(String, String)> {
@@ -567,6 +778,23 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// `all` and `any` over conditions that may not be evaluable (then neither is the whole).
+trait Conditions {
+    fn sum_and(self) -> Option<bool>;
+    fn sum_or(self) -> Option<bool>;
+}
+
+impl<I: Iterator<Item = Option<bool>>> Conditions for I {
+    fn sum_and(self) -> Option<bool> {
+        self.collect::<Option<Vec<bool>>>()
+            .map(|v| v.iter().all(|c| *c))
+    }
+    fn sum_or(self) -> Option<bool> {
+        self.collect::<Option<Vec<bool>>>()
+            .map(|v| v.iter().any(|c| *c))
+    }
+}
+
 /// Inner value of `!Tag value`.
 fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
     match v {
@@ -617,5 +845,39 @@ pub(crate) fn sub_vars(s: &str) -> Vec<String> {
         }
         rest = &after[end + 1..];
     }
+    out
+}
+
+/// Substitutes `${Name}` in a `!Sub` string; a name `vars` does not know stays as written
+/// (so an ARN that names something unknown matches nothing).
+pub fn substitute(s: &str, vars: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = &after[..end];
+        match name.strip_prefix('!') {
+            Some(literal) => {
+                out.push_str("${");
+                out.push_str(literal);
+                out.push('}');
+            }
+            None => match vars(name) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    out.push_str("${");
+                    out.push_str(name);
+                    out.push('}');
+                }
+            },
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
     out
 }

@@ -193,6 +193,31 @@ pub(crate) async fn handle(
     let path = req.uri().path().to_string();
     if let Some(id) = connection_id_in_path(&path) {
         let method = req.method().clone();
+        let resource = format!(
+            "arn:aws:execute-api:{}:{}:{}/{}/{}/@connections/{}",
+            app.cfg.region,
+            crate::events::ACCOUNT_ID,
+            app.ws_api_id,
+            app.template.websocket.stage,
+            method,
+            id
+        );
+        match app.policies.check(req.headers(), &resource) {
+            crate::iam::Decision::Allowed => {}
+            crate::iam::Decision::Unsigned => {
+                app.ws.count(StatusCode::FORBIDDEN);
+                return aws_error(
+                    StatusCode::FORBIDDEN,
+                    "MissingAuthenticationTokenException",
+                    "Missing Authentication Token",
+                );
+            }
+            crate::iam::Decision::Denied(message) => {
+                tracing::warn!(%message, "Management API call refused by the function's policies");
+                app.ws.count(StatusCode::FORBIDDEN);
+                return aws_error(StatusCode::FORBIDDEN, "ForbiddenException", &message);
+            }
+        }
         let limit = app.cfg.limits.max_message_bytes;
         let body = match axum::body::to_bytes(req.into_body(), limit + 1).await {
             Ok(b) => b,
@@ -207,8 +232,10 @@ pub(crate) async fn handle(
         };
         return management(&app, method, &id, body).await;
     }
-    if let Some(rest) = path.strip_prefix("/@gateway/") {
-        return gateway_control(&app, req.method().clone(), rest, req.into_body()).await;
+    // Gateway control, under any prefix (such as the stage of the Management API's URL).
+    if let Some(pos) = path.find("/@gateway/") {
+        let rest = path[pos + "/@gateway/".len()..].to_string();
+        return gateway_control(&app, req.method().clone(), &rest, req.into_body()).await;
     }
     upgrade(app, peer, req).await
 }
@@ -337,32 +364,30 @@ async fn gateway_control(app: &App, method: Method, rest: &str, body: Body) -> R
     }
 }
 
-fn refuse(status: u16, body: Bytes) -> Response {
+/// A refused handshake: the status, and API Gateway's own `{"message": ...}` body.
+fn refuse(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-    let body = if body.is_empty() {
-        Bytes::from(
-            json!({ "message": status.canonical_reason().unwrap_or("Forbidden") }).to_string(),
-        )
-    } else {
-        body
+    let message = match status.as_u16() {
+        500 => "Internal server error",
+        _ => status.canonical_reason().unwrap_or("Forbidden"),
     };
-    (status, [("content-type", "application/json")], body).into_response()
+    json_response(status, json!({ "message": message }))
 }
 
-/// Body of a proxy response (`body` field), for a refused handshake.
-fn proxy_body(payload: &[u8]) -> Bytes {
-    serde_json::from_slice::<Value>(payload)
-        .ok()
-        .and_then(|v| {
-            v.get("body")
-                .and_then(Value::as_str)
-                .map(|s| Bytes::from(s.to_string()))
-        })
-        .unwrap_or_default()
+/// Whether a connection path is the stage's URL (`/dev`, `/dev/`; any path for `$default`).
+fn is_stage_path(path: &str, stage: &str) -> bool {
+    stage == "$default" || {
+        let rest = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage));
+        matches!(rest, Some("" | "/"))
+    }
 }
 
 async fn upgrade(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
+    // A WebSocket API is reached at its stage's URL only.
+    if !is_stage_path(parts.uri.path(), &app.template.websocket.stage) {
+        return json_response(StatusCode::FORBIDDEN, json!({ "message": "Forbidden" }));
+    }
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(ws) => ws,
         Err(rej) => return rej.into_response(),
@@ -392,7 +417,7 @@ async fn upgrade(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
     if let Some(auth) = &app.template.websocket.connect_authorizer {
         match authorize(&app, auth, &ctx, &headers, &raw_query).await {
             Ok(a) => ctx.authorizer = Some(a),
-            Err(status) => return refuse(status, Bytes::new()),
+            Err(status) => return refuse(status),
         }
     }
 
@@ -403,7 +428,9 @@ async fn upgrade(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
             Ok(payload) => {
                 let status = ws_status(&payload);
                 if !(200..300).contains(&status) {
-                    return refuse(status, proxy_body(&payload));
+                    // Without a route response on `$connect` API Gateway passes on the status
+                    // only, not the function's body or headers.
+                    return refuse(status);
                 }
                 protocol = serde_json::from_slice::<Value>(&payload)
                     .ok()
@@ -414,13 +441,8 @@ async fn upgrade(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
                             .and_then(|(_, v)| v.as_str().map(str::to_string))
                     });
             }
-            Err(InvokeError::Timeout) => return refuse(504, Bytes::new()),
-            Err(_) => {
-                return refuse(
-                    500,
-                    Bytes::from(json!({ "message": "Internal server error" }).to_string()),
-                );
-            }
+            // A function error, a crash or a Lambda timeout.
+            Err(_) => return refuse(500),
         }
     }
 
@@ -642,23 +664,49 @@ pub(crate) fn select_route<'a>(
     routes.get_key_value("$default").map(|(k, _)| k.as_str())
 }
 
+/// Invokes the route of each frame. API Gateway invokes the integration for every frame on its
+/// own, so one connection's frames run concurrently and may finish out of order; with
+/// `ordered_frames` they run one at a time (a debugging aid).
 async fn process_messages(app: Arc<App>, conn: Arc<Conn>, mut rx: mpsc::UnboundedReceiver<String>) {
-    let ws = &app.template.websocket;
     while let Some(body) = rx.recv().await {
-        let Some(route) = select_route(&ws.routes, ws.route_selection_expression.as_deref(), &body)
-        else {
-            let _ = conn.out.send(Out::Text(
-                json!({ "message": "Forbidden", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() }).to_string(),
-            ));
-            continue;
-        };
-        let func = &ws.routes[route];
-        let event = conn.ctx.message_event(route, &body);
-        if app.invoke(func, event).await.is_err() {
-            let _ = conn.out.send(Out::Text(
-                json!({ "message": "Internal server error", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() })
-                    .to_string(),
-            ));
+        if app.cfg.ordered_frames {
+            handle_frame(&app, &conn, &body).await;
+        } else {
+            let (app, conn) = (app.clone(), conn.clone());
+            tokio::spawn(async move { handle_frame(&app, &conn, &body).await });
         }
+    }
+}
+
+async fn handle_frame(app: &App, conn: &Conn, body: &str) {
+    let ws = &app.template.websocket;
+    let Some(route) = select_route(&ws.routes, ws.route_selection_expression.as_deref(), body)
+    else {
+        let _ = conn.out.send(Out::Text(
+            json!({ "message": "Forbidden", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() }).to_string(),
+        ));
+        return;
+    };
+    let func = &ws.routes[route];
+    let event = conn.ctx.message_event(route, body);
+    if app.invoke(func, event).await.is_err() {
+        let _ = conn.out.send(Out::Text(
+            json!({ "message": "Internal server error", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() })
+                .to_string(),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stage_paths() {
+        use super::is_stage_path;
+        assert!(is_stage_path("/dev", "dev"));
+        assert!(is_stage_path("/dev/", "dev"));
+        assert!(!is_stage_path("/", "dev"));
+        assert!(!is_stage_path("/dev/x", "dev"));
+        assert!(!is_stage_path("/devx", "dev"));
+        assert!(is_stage_path("/anything", "$default"));
     }
 }

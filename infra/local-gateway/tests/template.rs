@@ -48,9 +48,22 @@ fn reads_the_project_template() {
     assert_eq!(ws.stage, "dev");
     assert!(ws.connect_authorizer.is_none());
 
+    // CORS for the web app's CloudFront origin only (a resource attribute: nothing locally),
+    // unless AllowedOrigins names the origins.
     let cors = t.cors.as_ref().unwrap();
-    assert_eq!(cors.allow_origins, vec!["*"]);
+    assert!(cors.allow_origins.is_empty(), "{:?}", cors.allow_origins);
     assert_eq!(cors.max_age, Some(600));
+    assert_eq!(t.conditions.get("HasAllowedOrigins"), Some(&false));
+    let overrides = std::collections::BTreeMap::from([(
+        "AllowedOrigins".to_string(),
+        "http://127.0.0.1:3002,https://community.example.edu".to_string(),
+    )]);
+    let t2 = Template::load_with(&repo_template(), &overrides).unwrap();
+    assert_eq!(t2.conditions.get("HasAllowedOrigins"), Some(&true));
+    assert_eq!(
+        t2.cors.as_ref().unwrap().allow_origins,
+        vec!["http://127.0.0.1:3002", "https://community.example.edu"]
+    );
 
     let table = t.table.as_ref().unwrap();
     assert_eq!(
@@ -120,7 +133,56 @@ fn reads_the_project_template() {
         .find("GET", "/api/community/groups/g%201/members/u1/")
         .unwrap();
     assert_eq!(m.route_key, "ANY /api/community/groups/{proxy+}");
-    assert_eq!(m.path_parameters["proxy"], "g 1/members/u1");
+    assert_eq!(m.path_parameters["proxy"], "g 1/members/u1/");
+
+    // Routes match literally on an HTTP API, so the template declares both forms of every path a
+    // route names: with and without a trailing slash, each endpoint reaches the same function.
+    for (method, path, function) in [
+        ("GET", "/api/community/groups", "GroupsFunction"),
+        ("POST", "/api/community/groups/g1/join", "GroupsFunction"),
+        ("GET", "/api/community/groups/g1/members", "GroupsFunction"),
+        ("GET", "/api/community/groups/g1/online", "MessagesFunction"),
+        (
+            "GET",
+            "/api/community/groups/g1/messages",
+            "MessagesFunction",
+        ),
+        (
+            "GET",
+            "/api/community/groups/g1/moderation",
+            "PostsFunction",
+        ),
+        ("POST", "/api/community/groups/g1/posts", "PostsFunction"),
+        ("GET", "/api/community/groups/g1/posts", "PostsFunction"),
+        (
+            "PUT",
+            "/api/community/groups/g1/watch",
+            "NotificationsFunction",
+        ),
+        ("GET", "/api/community/posts", "PostsFunction"),
+        ("POST", "/api/community/posts/p1/react", "PostsFunction"),
+        ("GET", "/api/community/messages", "MessagesFunction"),
+        (
+            "GET",
+            "/api/community/messages/unread-count",
+            "MessagesFunction",
+        ),
+        (
+            "GET",
+            "/api/community/notifications",
+            "NotificationsFunction",
+        ),
+        (
+            "PUT",
+            "/api/community/notifications/preferences",
+            "NotificationsFunction",
+        ),
+        ("PUT", "/api/community/lms/users/u1", "LmsFunction"),
+    ] {
+        for p in [path.to_string(), format!("{path}/")] {
+            assert_eq!(f(method, &p).as_deref(), Some(function), "{method} {p}");
+        }
+    }
 }
 
 #[test]
@@ -160,7 +222,8 @@ fn route_priority() {
     ]);
     let f = |m: &str, p: &str| r.find(m, p).unwrap().function.to_string();
     assert_eq!(f("GET", "/a/fixed"), "literal");
-    assert_eq!(f("GET", "/a/fixed/"), "literal");
+    // Literally: `/a/fixed/` is not `/a/fixed`, so the greedy route takes it.
+    assert_eq!(f("GET", "/a/fixed/"), "greedy");
     assert_eq!(f("GET", "/a/1"), "get-param");
     assert_eq!(f("POST", "/a/1"), "param");
     assert_eq!(f("POST", "/a/1/b"), "param-b");

@@ -139,19 +139,12 @@ async fn connect_message_disconnect_events() {
         .unwrap();
     assert_eq!(next_text(&mut ws).await["message"], "Internal server error");
 
-    // Frames of one connection are handled one at a time, in order.
-    for (i, ms) in [300, 0, 100, 0].iter().enumerate() {
-        ws.send(Message::Text(
-            json!({"sleep_ms": ms, "i": i}).to_string().into(),
-        ))
-        .await
-        .unwrap();
-    }
-    for i in 0..4 {
-        let m = next_text(&mut ws).await;
-        let body: Value = serde_json::from_str(m["body"].as_str().unwrap()).unwrap();
-        assert_eq!(body["i"], i);
-    }
+    // Frames of one connection run concurrently, as API Gateway invokes the integration for
+    // each one on its own: a slow frame finishes after the quick ones sent after it.
+    assert_eq!(
+        frame_order(&mut ws, &[600, 0, 300, 0]).await.last(),
+        Some(&0)
+    );
 
     ws.close(Some(CloseFrame {
         code: 1000.into(),
@@ -169,6 +162,33 @@ async fn connect_message_disconnect_events() {
     assert_eq!(d["requestContext"]["disconnectReason"], "bye");
     let typed: ApiGatewayWebsocketProxyRequest = serde_json::from_value(d).unwrap();
     assert_eq!(typed.request_context.disconnect_status_code, Some(1000));
+    t.gw.shutdown().await;
+}
+
+/// Sends frames that sleep as long as told and answers the order their echoes came back in.
+async fn frame_order(ws: &mut Ws, sleeps_ms: &[u64]) -> Vec<u64> {
+    for (i, ms) in sleeps_ms.iter().enumerate() {
+        ws.send(Message::Text(
+            json!({"sleep_ms": ms, "i": i}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    }
+    let mut order = Vec::new();
+    for _ in sleeps_ms {
+        let m = next_text(ws).await;
+        let body: Value = serde_json::from_str(m["body"].as_str().unwrap()).unwrap();
+        order.push(body["i"].as_u64().unwrap());
+    }
+    order
+}
+
+#[tokio::test]
+async fn ordered_frames_switch() {
+    // The debugging switch keeps one connection's frames in order.
+    let t = start(config().ordered_frames(true)).await;
+    let mut ws = connect(&t.gw.ws_url()).await;
+    assert_eq!(frame_order(&mut ws, &[300, 0, 100, 0]).await, [0, 1, 2, 3]);
     t.gw.shutdown().await;
 }
 
@@ -271,7 +291,7 @@ async fn default_limits_frame_and_message() {
 async fn management_api() {
     let t = start(config()).await;
     let base = t.gw.management_url();
-    let c = reqwest::Client::new();
+    let c = common::management_client();
     let mut ws = connect(&format!("{}/?m=mgmt", t.gw.ws_url())).await;
     let id = connection_id(&t, "mgmt").await;
     let enc = id.replace('=', "%3D");
@@ -476,7 +496,7 @@ async fn fault_injection() {
     }))
     .await;
     let base = t.gw.management_url();
-    let c = reqwest::Client::new();
+    let c = common::management_client();
     let mut ws = connect(&format!("{}/?m=faults", t.gw.ws_url())).await;
     let id = connection_id(&t, "faults").await;
 
@@ -576,7 +596,7 @@ async fn fan_out_to_many_connections() {
     for i in 0..n {
         ids.push(connection_id(&t, &format!("fan{i}")).await);
     }
-    let c = reqwest::Client::new();
+    let c = common::management_client();
     let base = t.gw.management_url();
     let started = Instant::now();
     let posts = ids.iter().map(|id| {
@@ -670,7 +690,7 @@ async fn fan_out_5000() {
     }
     eprintln!("{n} connections in {:?}", started.elapsed());
     let ids = t.gw.connection_ids();
-    let c = reqwest::Client::builder()
+    let c = common::management_client_builder()
         .pool_max_idle_per_host(512)
         .build()
         .unwrap();

@@ -63,6 +63,16 @@ impl ManagementApi {
         {
             Ok(_) => Attempt::Sent,
             Err(SdkError::ServiceError(e)) if e.err().is_gone_exception() => Attempt::Gone,
+            // Not a gone connection: this function may not post at all (its role lacks
+            // execute-api:ManageConnections on this API and stage). A deployment error.
+            Err(SdkError::ServiceError(e)) if e.err().is_forbidden_exception() => {
+                tracing::error!(
+                    connection_id,
+                    error = %aws_smithy_types::error::display::DisplayErrorContext(e.err()),
+                    "the Management API refused this function (403): its role needs execute-api:ManageConnections on the WebSocket API's stage"
+                );
+                Attempt::Failed("forbidden (403): missing execute-api:ManageConnections".into())
+            }
             Err(SdkError::ServiceError(e))
                 if e.err().is_limit_exceeded_exception()
                     || e.raw().status().as_u16() == 429

@@ -1,5 +1,7 @@
-//! The sample events in `events/` are valid as API Gateway sends them: each one is fed to the
-//! function its route names, which must parse it and answer it (no 5xx).
+//! The sample events in `events/` are shaped as API Gateway sends them for this template (its
+//! stage in the path and the context, the route key that path matches literally, bodies encoded
+//! by content type), and each one is fed to the function its route names, which must parse it and
+//! answer it (no 5xx).
 
 use e2e::*;
 use serde_json::Value;
@@ -35,6 +37,42 @@ fn function_for(stack: &Stack, event: &Value) -> Option<String> {
     None
 }
 
+/// The event is what the deployed stage would send: checked against the template's routes.
+fn assert_aws_shaped(stack: &Stack, name: &str, event: &Value) {
+    let template = stack.gateway.template();
+    if event["version"] == "2.0" {
+        let stage = &template.http_stage;
+        assert_eq!(
+            event["requestContext"]["stage"],
+            stage.as_str(),
+            "{name}: stage"
+        );
+        let raw_path = event["rawPath"].as_str().unwrap();
+        assert_eq!(event["requestContext"]["http"]["path"], raw_path, "{name}");
+        let below = raw_path
+            .strip_prefix(&format!("/{stage}"))
+            .unwrap_or_else(|| panic!("{name}: {raw_path} is not under the stage {stage}"));
+        let method = event["requestContext"]["http"]["method"].as_str().unwrap();
+        let router = local_gateway::routes::Router::new(&template.http_routes);
+        let m = router
+            .find(method, below)
+            .unwrap_or_else(|| panic!("{name}: no route for {method} {below}"));
+        assert_eq!(event["routeKey"], m.route_key, "{name}: route key");
+        assert_eq!(event["requestContext"]["routeKey"], m.route_key, "{name}");
+        let params: std::collections::HashMap<String, String> =
+            serde_json::from_value(event["pathParameters"].clone()).unwrap_or_default();
+        assert_eq!(params, m.path_parameters, "{name}: path parameters");
+        if event.get("body").is_some() {
+            let text = local_gateway::http_api::is_text_content_type(
+                event["headers"]["content-type"].as_str(),
+            );
+            assert_eq!(event["isBase64Encoded"], !text, "{name}: isBase64Encoded");
+        }
+    } else if let Some(stage) = event["requestContext"]["stage"].as_str() {
+        assert_eq!(stage, template.websocket.stage, "{name}: stage");
+    }
+}
+
 #[tokio::test]
 async fn every_sample_event_is_accepted_by_its_function() {
     let stack = Stack::start().await;
@@ -47,6 +85,7 @@ async fn every_sample_event_is_accepted_by_its_function() {
         let name = file.strip_prefix(&root).unwrap().display().to_string();
         let event: Value = serde_json::from_slice(&std::fs::read(&file).unwrap())
             .unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
+        assert_aws_shaped(&stack, &name, &event);
         let function = function_for(&stack, &event)
             .unwrap_or_else(|| panic!("{name}: no function serves this route"));
         let response = stack

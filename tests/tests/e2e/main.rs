@@ -4,6 +4,7 @@
 mod auth;
 mod chat;
 mod events;
+mod gateway;
 mod groups;
 mod identity;
 mod lms;

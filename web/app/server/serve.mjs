@@ -5,7 +5,7 @@
 // so the app and the API share one origin locally and no CORS preflight is needed.
 //
 //   node server/serve.mjs [--port 3002] [--host 127.0.0.1] [--dist dist]
-//                         [--api http://127.0.0.1:3000] [--ws ws://127.0.0.1:3001]
+//                         [--api http://127.0.0.1:3000/dev] [--ws ws://127.0.0.1:3001/dev]
 //                         [--demo-env ../../.local/demo.env]
 //
 // Every option also reads an environment variable: WEB_PORT, WEB_HOST, WEB_DIST, API_URL, WS_URL,
@@ -24,8 +24,8 @@ function options(argv) {
     port: Number(process.env.WEB_PORT ?? 3002),
     host: process.env.WEB_HOST ?? "127.0.0.1",
     dist: process.env.WEB_DIST ?? resolve(here, "../dist"),
-    api: process.env.API_URL ?? "http://127.0.0.1:3000",
-    ws: process.env.WS_URL ?? "ws://127.0.0.1:3001",
+    api: process.env.API_URL ?? "http://127.0.0.1:3000/dev",
+    ws: process.env.WS_URL ?? "ws://127.0.0.1:3001/dev",
     demoEnv: process.env.DEMO_ENV_FILE ?? "",
   };
   for (let i = 0; i < argv.length; i += 2) {
@@ -68,7 +68,9 @@ function send(res, status, body, type = "application/json") {
 }
 
 function proxy(req, res, target) {
-  const url = new URL(req.url, target);
+  // The API's base URL may carry a path (its stage, `/dev`): requests go below it.
+  const base = new URL(target);
+  const url = new URL(base.pathname.replace(/\/+$/, "") + req.url, base);
   const headers = { ...req.headers, host: url.host };
   delete headers.origin; // same origin as far as the browser knows; the API sees a plain client
   const upstream = httpRequest(url, { method: req.method, headers }, (up) => {

@@ -265,7 +265,7 @@ export class Lms {
  * `NetworkError` when no answer came.
  *
  * ```ts
- * const api = new CommunityClient({ baseUrl: "http://127.0.0.1:3000", token: () => jwt });
+ * const api = new CommunityClient({ baseUrl: "http://127.0.0.1:3000/dev", token: () => jwt });
  * for await (const post of api.posts.list(communityId)) console.log(post.title);
  * ```
  */

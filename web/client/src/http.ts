@@ -9,7 +9,7 @@ export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>
 export type Query = Record<string, string | number | boolean | null | undefined>;
 
 export interface HttpOptions {
-  /** The HTTP API's origin, e.g. `http://127.0.0.1:3000` (paths under /api/community/ are added). */
+  /** The HTTP API's base URL (its stage URL), e.g. `http://127.0.0.1:3000/dev` (paths under /api/community/ are added). */
   baseUrl: string;
   token: TokenProvider;
   /** Defaults to the global `fetch`. */

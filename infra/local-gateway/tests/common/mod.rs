@@ -88,3 +88,22 @@ impl TestGateway {
         panic!("event not recorded; have {:#?}", self.events());
     }
 }
+
+/// A SigV4 `Authorization` header for the Management API (the gateway reads the access key id
+/// in it and checks no signature): a caller that is not one of the template's functions.
+pub fn sigv4_header(access_key_id: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential={access_key_id}/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=0"
+    )
+}
+
+/// An HTTP client for the Management API that signs as the tests (an operator, not a function).
+pub fn management_client() -> reqwest::Client {
+    management_client_builder().build().unwrap()
+}
+
+pub fn management_client_builder() -> reqwest::ClientBuilder {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", sigv4_header("TESTS").parse().unwrap());
+    reqwest::Client::builder().default_headers(h)
+}

@@ -32,7 +32,7 @@ import { OwnTyping, TypingIndicators, type TypingUser } from "./typing.js";
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "catching_up" | "closed";
 
 export interface RealtimeSessionOptions {
-  /** The WebSocket API, e.g. `ws://127.0.0.1:3001` (`?token=` is added). */
+  /** The WebSocket API's stage URL, e.g. `ws://127.0.0.1:3001/dev` (`?token=` is added). */
   wsUrl: string;
   /** The HTTP API's origin, for catch-up, presence and counts (or pass `api`). */
   baseUrl?: string;
