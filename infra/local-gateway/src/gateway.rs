@@ -6,70 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Faults, GatewayConfig};
+use crate::connections::WsState;
 use crate::error::Error;
 use crate::routes;
-use crate::runtime::{FunctionPool, FunctionSettings, FunctionStats, InvokeError, LogSink};
+use crate::runtime::{FunctionPool, FunctionSettings, LogSink};
+use crate::state::App;
+pub use crate::state::Stats;
 use crate::template::{FunctionSpec, Template};
-use crate::ws::{ManagementStats, WsState};
-
-/// A snapshot of the gateway's counters.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Stats {
-    pub management: ManagementStats,
-    pub connections_open: usize,
-    pub connections_total: u64,
-    /// By function logical id.
-    pub functions: BTreeMap<String, FunctionStats>,
-    /// DynamoDB stream event sources (all of them together).
-    pub streams: crate::streams::StreamStats,
-}
-
-/// Shared state of both servers.
-pub(crate) struct App {
-    pub(crate) cfg: GatewayConfig,
-    pub(crate) template: Template,
-    pub(crate) router: routes::Router,
-    pub(crate) pools: HashMap<String, Arc<FunctionPool>>,
-    pub(crate) ws: WsState,
-    pub(crate) http_api_id: String,
-    pub(crate) ws_api_id: String,
-    pub(crate) streams: crate::streams::StreamCounters,
-    pub(crate) policies: crate::iam::Policies,
-}
-
-impl App {
-    pub(crate) async fn invoke(&self, function: &str, event: Value) -> Result<Bytes, InvokeError> {
-        let pool = self
-            .pools
-            .get(function)
-            .ok_or_else(|| InvokeError::Spawn(format!("unknown function {function}")))?;
-        pool.invoke(Bytes::from(event.to_string())).await
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        Stats {
-            management: self.ws.management_stats(),
-            connections_open: self.ws.open_connections(),
-            connections_total: self
-                .ws
-                .total_connections
-                .load(std::sync::atomic::Ordering::Relaxed),
-            functions: self
-                .pools
-                .iter()
-                .map(|(k, p)| (k.clone(), p.stats()))
-                .collect(),
-            streams: self.streams.snapshot(),
-        }
-    }
-}
 
 /// Environment of one function, resolved as described in [`GatewayConfig`]: an override wins,
 /// then the gateway's own environment, then the template's literal or parameter default;

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use crate::events::{self, HttpEventInput, message_response};
-use crate::gateway::App;
+use crate::state::App;
 use crate::template::CorsConfig;
 use crate::util;
 

@@ -3,6 +3,7 @@
 //! and the table's stream fed to the functions it triggers.
 
 pub mod config;
+mod connections;
 pub mod devstack;
 pub mod error;
 pub mod events;
@@ -11,6 +12,8 @@ pub mod http_api;
 pub mod iam;
 pub mod routes;
 pub mod runtime;
+mod state;
+pub mod stream_stats;
 pub mod streams;
 pub mod table;
 pub mod template;
@@ -18,10 +21,10 @@ pub mod util;
 mod ws;
 
 pub use config::{Faults, GatewayConfig, WsLimits, parse_parameter_overrides, workspace_root};
+pub use connections::ManagementStats;
 pub use error::Error;
 pub use gateway::{Gateway, Stats, function_env};
 pub use runtime::FunctionStats;
 pub use streams::StreamStats;
 pub use table::{TableOutcome, create_table, create_table_from_template, local_client};
 pub use template::Template;
-pub use ws::ManagementStats;

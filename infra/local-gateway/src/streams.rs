@@ -6,19 +6,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::config::{Credentials, Region};
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use base64::Engine;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::gateway::App;
+use crate::state::App;
+pub use crate::stream_stats::StreamStats;
 use crate::template::StreamSourceSpec;
 
 /// Retries of one failed batch when the template sets no `MaximumRetryAttempts` (or -1): Lambda
@@ -26,42 +26,6 @@ use crate::template::StreamSourceSpec;
 const LOCAL_RETRY_CAP: i64 = 10;
 /// Records read per GetRecords call.
 const READ_LIMIT: i32 = 1000;
-
-/// Counters of the stream event sources.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct StreamStats {
-    /// Records read from the stream.
-    pub records_read: u64,
-    /// Of those, records that passed the filter criteria.
-    pub records_matched: u64,
-    pub invocations: u64,
-    /// Invocations that failed or reported failed records.
-    pub failed_batches: u64,
-    /// Records dropped after the last retry.
-    pub records_dropped: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct StreamCounters {
-    records_read: AtomicU64,
-    records_matched: AtomicU64,
-    invocations: AtomicU64,
-    failed_batches: AtomicU64,
-    records_dropped: AtomicU64,
-}
-
-impl StreamCounters {
-    pub(crate) fn snapshot(&self) -> StreamStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StreamStats {
-            records_read: get(&self.records_read),
-            records_matched: get(&self.records_matched),
-            invocations: get(&self.invocations),
-            failed_batches: get(&self.failed_batches),
-            records_dropped: get(&self.records_dropped),
-        }
-    }
-}
 
 /// Starts one poller per event source; each ends when `stop` turns true.
 pub(crate) fn start(app: Arc<App>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
