@@ -145,7 +145,14 @@ export async function connectionIds(userId) {
 /** Closes a connection from the server side, through the gateway's Management API. */
 export async function cutConnection(id) {
   const mgmt = WS_URL.replace(/^ws/, "http").replace(/\/$/, "");
-  const res = await fetch(`${mgmt}/@connections/${encodeURIComponent(id)}`, { method: "DELETE" });
+  // Signed, as the Management API requires (the local gateway reads the key, not the signature).
+  const res = await fetch(`${mgmt}/@connections/${encodeURIComponent(id)}`, {
+    method: "DELETE",
+    headers: {
+      authorization:
+        "AWS4-HMAC-SHA256 Credential=local-tests/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=0",
+    },
+  });
   if (res.status !== 204 && res.status !== 410) throw new Error(`DELETE @connections/${id}: ${res.status}`);
 }
 

@@ -143,13 +143,24 @@ function managementUrl(): string {
 }
 
 /**
+ * The Management API refuses unsigned calls (403), as on AWS; the local gateway reads the
+ * access key of a SigV4 header (not the signature) and lets callers that are not one of the
+ * template's functions through.
+ */
+const MANAGEMENT_SIGNATURE =
+  "AWS4-HMAC-SHA256 Credential=local-tests/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=0";
+
+/**
  * Cuts every connection of the user as API Gateway would (Management API DELETE
  * /@connections/{id}); answers how many were cut.
  */
 export async function cut(userId: string): Promise<number> {
   const ids = await connectionIds(userId);
   for (const id of ids) {
-    const r = await fetch(`${managementUrl()}/@connections/${encodeURIComponent(id)}`, { method: "DELETE" });
+    const r = await fetch(`${managementUrl()}/@connections/${encodeURIComponent(id)}`, {
+      method: "DELETE",
+      headers: { authorization: MANAGEMENT_SIGNATURE },
+    });
     if (r.status !== 204 && r.status !== 410) throw new Error(`DELETE @connections/${id}: ${r.status}`);
   }
   return ids.length;
