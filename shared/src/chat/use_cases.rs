@@ -31,7 +31,9 @@ impl MessageAt {
     pub fn parse(message_id: &str, community_id: Option<&str>) -> Result<Self> {
         Ok(Self {
             message_id: crate::ids::parse_ulid("message", message_id)?,
-            community_id: community_id.map(str::to_string),
+            community_id: community_id
+                .map(|c| crate::ids::parse_ulid("community", c))
+                .transpose()?,
         })
     }
 }

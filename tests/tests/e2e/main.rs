@@ -5,6 +5,7 @@ mod auth;
 mod chat;
 mod events;
 mod groups;
+mod hardening;
 mod identity;
 mod lms;
 mod notifications;
