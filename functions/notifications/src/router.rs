@@ -21,7 +21,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let q = query(&req);
             let unread_only = http::flag(&q, "unread")?.unwrap_or(false);
             let page = page_params(&q)?;
-            ok(&notifications::list(db, &app.cursors, me, unread_only, &page, now).await?)
+            ok(&notifications::list(db, &app.cursors, &caller, unread_only, &page, now).await?)
         }
         ("GET", ["notifications", "unread-count"]) => {
             ok(&notifications::unread_count(db, me).await?)
@@ -45,9 +45,9 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         (method, ["notifications", id, rest @ ..]) => {
             let id = parse_ulid("notification", id)?;
             match (method, rest) {
-                ("GET", []) => ok(&notifications::get(db, me, &id, now).await?),
+                ("GET", []) => ok(&notifications::get(db, &caller, &id, now).await?),
                 ("POST", ["mark-as-read"]) => {
-                    ok(&notifications::mark_read(db, me, &id, now).await?)
+                    ok(&notifications::mark_read(db, &caller, &id, now).await?)
                 }
                 (_, [] | ["mark-as-read"]) => Err(Error::MethodNotAllowed),
                 _ => Err(Error::NotFound("route")),
