@@ -98,3 +98,217 @@ async fn out_of_range_ulids_are_400_and_never_alias_a_real_id() {
         .await;
     assert_eq!(r.status, 400, "{r:?}");
 }
+
+// ---------------------------------------------------------------- notifications show the live object
+
+/// Time allowed for a job to travel the stream and the notifier.
+const ARRIVAL: Duration = Duration::from_secs(20);
+
+async fn notifications(api: &Api) -> Vec<Value> {
+    let r = api.get(&format!("{API}/notifications/?limit=100")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body["results"].as_array().expect("results").clone()
+}
+
+async fn wait_for(api: &Api, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + ARRIVAL;
+    loop {
+        let got = notifications(api).await;
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} notifications: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn about<'a>(list: &'a [Value], target: &str) -> &'a Value {
+    list.iter()
+        .find(|n| n["target"]["id"] == target)
+        .unwrap_or_else(|| panic!("no notification about {target}: {list:?}"))
+}
+
+/// Everything a notification shows, as one string, to look for a text in any field.
+fn shown(n: &Value) -> String {
+    n.to_string()
+}
+
+#[tokio::test]
+async fn notifications_show_the_live_object_never_a_deleted_or_old_text() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let author = stack.member(&course).await;
+    let reader = stack.member(&course).await;
+    let (a, b) = (stack.api(&author), stack.api(&reader));
+    let instructor = stack.api(&course.instructor);
+    let c = &course.community_id;
+    let post = id_of(
+        &new_post(
+            &a,
+            c,
+            "Secret plan for the exam",
+            &format!("hello @{}", reader.username),
+        )
+        .await,
+    );
+    let message = id_of(&new_message(&a, c, &format!("@{} secret words", reader.username)).await);
+    let edited = id_of(&new_message(&a, c, &format!("@{} first draft", reader.username)).await);
+    let list = wait_for(&b, 3).await;
+    assert!(
+        shown(about(&list, &post)).contains("Secret plan"),
+        "{list:?}"
+    );
+    assert!(shown(about(&list, &message)).contains("secret words"));
+    assert!(shown(about(&list, &edited)).contains("first draft"));
+    let staff = wait_for(&instructor, 1).await;
+    assert!(
+        shown(about(&staff, &post)).contains("Secret plan"),
+        "{staff:?}"
+    );
+
+    // Edit one message, delete the other and the post.
+    let r = a
+        .patch(
+            &format!("{API}/messages/{edited}/"),
+            json!({ "message": format!("@{} final words", reader.username) }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        a.delete(&format!("{API}/messages/{message}/")).await.status,
+        204
+    );
+    assert_eq!(a.delete(&format!("{API}/posts/{post}/")).await.status, 204);
+
+    let list = notifications(&b).await;
+    assert_eq!(list.len(), 3, "nothing disappears: {list:?}");
+    let n = about(&list, &post);
+    assert_eq!(n["title"], "This post was deleted", "{n}");
+    assert_eq!(n["message"], "");
+    assert!(!shown(n).contains("Secret plan"), "{n}");
+    let n = about(&list, &message);
+    assert_eq!(n["title"], "This message was deleted", "{n}");
+    assert!(!shown(n).contains("secret words"), "{n}");
+    let n = about(&list, &edited);
+    assert!(shown(n).contains("final words"), "{n}");
+    assert!(!shown(n).contains("first draft"), "{n}");
+    // One notification answers the same as the list, and so does marking it read.
+    let id = about(&list, &post)["id"].as_str().unwrap().to_string();
+    let one = b.get(&format!("{API}/notifications/{id}/")).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.body["title"], "This post was deleted");
+    let marked = b
+        .post(
+            &format!("{API}/notifications/{id}/mark-as-read/"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(marked.status, 200);
+    assert_eq!(marked.body["title"], "This post was deleted");
+    assert!(!shown(&marked.body).contains("Secret plan"));
+    let staff = notifications(&instructor).await;
+    let n = about(&staff, &post);
+    assert_eq!(n["title"], "This post was deleted", "{n}");
+    assert!(!shown(n).contains("Secret plan"), "{n}");
+}
+
+#[tokio::test]
+async fn a_reader_who_lost_the_community_sees_no_text_of_it() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let author = stack.member(&course).await;
+    let reader = stack.member(&course).await;
+    let (a, b) = (stack.api(&author), stack.api(&reader));
+    let c = &course.community_id;
+    let message = id_of(&new_message(&a, c, &format!("@{} course gossip", reader.username)).await);
+    let list = wait_for(&b, 1).await;
+    assert!(shown(about(&list, &message)).contains("course gossip"));
+    let unread = b.get(&format!("{API}/notifications/unread-count/")).await;
+    assert_eq!(unread.body["unread_count"], 1);
+
+    stack
+        .enroll(&course, &reader, Some("2020-01-01T00:00:00Z"))
+        .await;
+    let list = notifications(&b).await;
+    let n = about(&list, &message);
+    assert_eq!(
+        n["title"], "You no longer have access to this community",
+        "{n}"
+    );
+    assert_eq!(n["message"], "");
+    assert!(n["actor"].is_null(), "{n}");
+    for hidden in ["course gossip", &author.name, "Course "] {
+        assert!(!shown(n).contains(hidden), "{hidden:?} in {n}");
+    }
+    // It still counts and can be marked read.
+    let id = n["id"].as_str().unwrap();
+    let r = b
+        .post(
+            &format!("{API}/notifications/{id}/mark-as-read/"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(!shown(&r.body).contains("course gossip"));
+    let unread = b.get(&format!("{API}/notifications/unread-count/")).await;
+    assert_eq!(unread.body["unread_count"], 0);
+}
+
+// ---------------------------------------------------------------- strict WebSocket frames
+
+#[tokio::test]
+async fn websocket_frames_refuse_duplicate_keys_unknown_fields_and_bad_client_ids() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let sender = stack.member(&course).await;
+    let listener = stack.member(&course).await;
+    let c = course.community_id.clone();
+    let mut ws = stack.ws(&sender, Some(&c)).await.expect("connects");
+    let mut other = stack.ws(&listener, Some(&c)).await.expect("connects");
+    // Two `type` keys: refused, not processed as the last one.
+    ws.send_text(&format!(
+        r#"{{"type":"ping","type":"chat_message","community_id":"{c}","message":"smuggled","client_id":"d1"}}"#
+    ))
+    .await;
+    let err = ws.next_of_type("error").await;
+    assert_eq!(err["code"], "validation_failed", "{err}");
+    assert!(
+        err["detail"].to_string().contains("duplicate field `type`"),
+        "{err}"
+    );
+    // Unknown fields on a ping.
+    ws.send(json!({ "type": "ping", "extra": true, "client_id": "p1" }))
+        .await;
+    let err = ws.next_of_type("error").await;
+    assert_eq!(err["code"], "validation_failed", "{err}");
+    // A client_id outside the rule on every frame type, and never echoed.
+    let bad = "x".repeat(65);
+    for frame in [
+        json!({ "type": "ping", "client_id": bad }),
+        json!({ "type": "ping", "client_id": "<script>" }),
+        json!({ "type": "typing", "community_id": c, "is_typing": true, "client_id": "a b" }),
+        json!({ "type": "unsubscribe", "community_id": c, "client_id": "" }),
+        json!({ "type": "subscribe", "community_id": c, "client_id": "é" }),
+    ] {
+        ws.send(frame.clone()).await;
+        let err = ws.next_of_type("error").await;
+        assert_eq!(err["code"], "validation_failed", "{frame}: {err}");
+        assert!(err["client_id"].is_null(), "{frame}: {err}");
+    }
+    // A good ping still answers.
+    ws.send(json!({ "type": "ping", "client_id": "ok-1" }))
+        .await;
+    let pong = ws.next_of_type("pong").await;
+    assert_eq!(pong["client_id"], "ok-1", "{pong}");
+    // Nothing was stored or broadcast.
+    other.expect_silence(Duration::from_millis(500)).await;
+    let history = stack
+        .api(&sender)
+        .get(&format!("{API}/groups/{c}/messages/"))
+        .await;
+    assert_eq!(history.status, 200);
+    assert_eq!(history.body["results"], json!([]), "{history:?}");
+}
