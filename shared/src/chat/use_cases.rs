@@ -39,7 +39,8 @@ impl MessageAt {
 }
 
 /// Loads the access to a message's community (one GetItem for the message's reference, then the
-/// guard); 404 if there is no such message or the client named another community.
+/// guard); 404 "message not found" if there is no such message, the client named another
+/// community, or the caller may not see its community.
 async fn access_to_message(
     db: &Db,
     caller: &Principal,
@@ -52,7 +53,11 @@ async fn access_to_message(
     if at.community_id.as_ref().is_some_and(|c| *c != community_id) {
         return Err(Error::NotFound("message"));
     }
-    let access = Access::load(db, caller, &community_id, now).await?;
+    // A message in a community the caller may not see answers exactly like an unknown one.
+    let access = match Access::load(db, caller, &community_id, now).await {
+        Err(Error::NotFound(_)) => return Err(Error::NotFound("message")),
+        other => other?,
+    };
     tracing::Span::current().record("community_id", community_id.as_str());
     Ok(access)
 }

@@ -312,3 +312,99 @@ async fn websocket_frames_refuse_duplicate_keys_unknown_fields_and_bad_client_id
     assert_eq!(history.status, 200);
     assert_eq!(history.body["results"], json!([]), "{history:?}");
 }
+
+// ---------------------------------------------------------------- no existence oracle
+
+/// A hidden object and an unknown id of the same kind answer alike: same status, same body.
+fn same_answer(hidden: &Resp, unknown: &Resp, what: &str) {
+    assert_eq!(
+        hidden.status, unknown.status,
+        "{what}: {hidden:?} vs {unknown:?}"
+    );
+    assert_eq!(hidden.body, unknown.body, "{what}");
+}
+
+#[tokio::test]
+async fn an_object_in_a_community_the_caller_cannot_see_answers_like_an_unknown_id() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let member = stack.member(&course).await;
+    let api = stack.api(&member);
+    let c = &course.community_id;
+    let post = id_of(&new_post(&api, c, "Private", "body").await);
+    let message = id_of(&new_message(&api, c, "private words").await);
+    let unknown = shared::ids::new_id();
+    let r = stack
+        .api(&course.instructor)
+        .patch(
+            &format!("{API}/groups/{c}/"),
+            json!({ "visibility": "private" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // A student of the platform who is not enrolled: the private community is hidden from them.
+    // (A public community is seen by all, so there a non-member's 403 says only what its
+    // listing says already.)
+    let stranger = stack.user(Role::Student);
+    let s = stack.api(&stranger);
+    for (method, path, body) in [
+        ("GET", "messages/{}/", None),
+        ("PATCH", "messages/{}/", Some(json!({ "message": "x" }))),
+        ("DELETE", "messages/{}/", None),
+        ("POST", "messages/{}/mark-as-read/", Some(json!({}))),
+        ("GET", "posts/{}/", None),
+        ("PATCH", "posts/{}/", Some(json!({ "content": "x" }))),
+        ("DELETE", "posts/{}/", None),
+        ("GET", "posts/{}/edits/", None),
+        (
+            "POST",
+            "posts/{}/react/",
+            Some(json!({ "reaction_type": "like" })),
+        ),
+        ("POST", "posts/{}/flag/", Some(json!({ "reason": "x" }))),
+        ("GET", "posts/{}/flags/", None),
+        ("GET", "posts/{}/notes/", None),
+        ("POST", "posts/{}/notes/", Some(json!({ "note": "x" }))),
+        ("GET", "notifications/{}/", None),
+    ] {
+        let real = if path.starts_with("messages") {
+            &message
+        } else {
+            &post
+        };
+        let send = |id: &str| {
+            let url = format!("{API}/{}", path.replace("{}", id));
+            let body = body.clone();
+            let s = &s;
+            async move {
+                match (method, body) {
+                    ("GET", _) => s.get(&url).await,
+                    ("DELETE", _) => s.delete(&url).await,
+                    ("PATCH", Some(b)) => s.patch(&url, b).await,
+                    (_, b) => s.post(&url, b.unwrap_or(json!({}))).await,
+                }
+            }
+        };
+        let hidden = send(real).await;
+        let missing = send(&unknown).await;
+        assert_eq!(hidden.status, 404, "{method} {path}: {hidden:?}");
+        same_answer(&hidden, &missing, &format!("{method} {path}"));
+    }
+    // The same over the WebSocket: an error event alike, but for its timestamp.
+    let mut ws = stack.ws(&stranger, None).await.expect("connects");
+    for kind in ["read_receipt", "delete_message", "edit_message"] {
+        let mut answers = Vec::new();
+        for id in [&message, &unknown] {
+            let mut frame = json!({ "type": kind, "message_id": id, "client_id": "o1" });
+            if kind == "edit_message" {
+                frame["message"] = json!("x");
+            }
+            ws.send(frame).await;
+            let mut err = ws.next_of_type("error").await;
+            err.as_object_mut().unwrap().remove("timestamp");
+            answers.push(err);
+        }
+        assert_eq!(answers[0]["code"], "not_found", "{kind}: {answers:?}");
+        assert_eq!(answers[0], answers[1], "{kind}");
+    }
+}
