@@ -408,3 +408,100 @@ async fn an_object_in_a_community_the_caller_cannot_see_answers_like_an_unknown_
         assert_eq!(answers[0], answers[1], "{kind}");
     }
 }
+
+// ---------------------------------------------------------------- token lifetime and the name claim
+
+fn claims_of(sub: &str, name: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({ "sub": sub, "role": "student", "name": name, "iss": JWT_ISSUER,
+            "aud": JWT_AUDIENCE, "iat": now, "exp": now + 600 })
+}
+
+fn set(mut c: Value, key: &str, v: Value) -> Value {
+    c[key] = v;
+    c
+}
+
+#[tokio::test]
+async fn tokens_live_at_most_the_configured_maximum_and_never_start_in_the_future() {
+    let stack = Stack::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let good = claims_of("lifetime-user", "Lee");
+    let secret = JWT_SECRET.as_bytes();
+    let accepted = [
+        ("ten minutes", good.clone()),
+        (
+            "24 hours from iat",
+            set(good.clone(), "exp", json!(now + 24 * 3600)),
+        ),
+        ("no iat, an hour left", {
+            let mut c = set(good.clone(), "exp", json!(now + 3600));
+            c.as_object_mut().unwrap().remove("iat");
+            c
+        }),
+    ];
+    for (what, claims) in accepted {
+        let token = sign_hs256(secret, &claims);
+        let r = stack
+            .api_with_token(&token)
+            .get(&format!("{API}/notifications/unread-count/"))
+            .await;
+        assert_eq!(r.status, 200, "{what}: {r:?}");
+    }
+    let refused = [
+        (
+            "ten years",
+            set(good.clone(), "exp", json!(now + 10 * 365 * 86_400)),
+        ),
+        (
+            "exp = 2^53",
+            set(good.clone(), "exp", json!(9_007_199_254_740_992i64)),
+        ),
+        (
+            "iat in the future",
+            set(good.clone(), "iat", json!(now + 3600)),
+        ),
+        (
+            "an old iat",
+            set(good.clone(), "iat", json!(now - 3 * 86_400)),
+        ),
+        ("no iat, two days left", {
+            let mut c = set(good.clone(), "exp", json!(now + 2 * 86_400));
+            c.as_object_mut().unwrap().remove("iat");
+            c
+        }),
+    ];
+    for (what, claims) in refused {
+        let token = sign_hs256(secret, &claims);
+        let r = stack
+            .api_with_token(&token)
+            .get(&format!("{API}/notifications/unread-count/"))
+            .await;
+        assert_eq!(r.status, 401, "{what}: {r:?}");
+        assert_eq!(r.body["code"], "unauthorized", "{what}");
+        assert_eq!(
+            stack.ws_with_token(&token, None).await.err(),
+            Some(401),
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_huge_name_claim_is_cut_to_200_characters_before_it_is_shown_or_stored() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let member = stack.member(&course).await;
+    let long = "N".repeat(5_000);
+    let token = sign_hs256(JWT_SECRET.as_bytes(), &claims_of(&member.id, &long));
+    let api = stack.api_with_token(&token);
+    let post = new_post(&api, &course.community_id, "Named", "body").await;
+    let shown_name = post["author"]["name"]
+        .as_str()
+        .or(post["author_name"].as_str())
+        .unwrap_or_else(|| panic!("no author name in {post}"))
+        .to_string();
+    assert_eq!(shown_name, "N".repeat(200));
+    let message = new_message(&api, &course.community_id, "named").await;
+    assert_eq!(message["sender_name"], "N".repeat(200), "{message}");
+}
