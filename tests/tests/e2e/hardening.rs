@@ -505,3 +505,84 @@ async fn a_huge_name_claim_is_cut_to_200_characters_before_it_is_shown_or_stored
     let message = new_message(&api, &course.community_id, "named").await;
     assert_eq!(message["sender_name"], "N".repeat(200), "{message}");
 }
+
+// ---------------------------------------------------------------- text rules and media types
+
+#[tokio::test]
+async fn invisible_control_and_bidi_texts_are_refused_and_nothing_is_stored() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let member = stack.member(&course).await;
+    let api = stack.api(&member);
+    let c = &course.community_id;
+    for (title, content) in [
+        ("\u{200B}", "body"),
+        ("\u{200B}\u{FEFF} \u{2060}", "body"),
+        ("nul\u{0}title", "body"),
+        ("report\u{202E}fdp.exe", "body"),
+        ("A fine title", "body with a NUL \u{0} inside"),
+        ("A fine title", "\u{200B}\u{200B}"),
+        ("A fine title", "escape \u{1b}[31m red"),
+    ] {
+        let r = api
+            .post(
+                &format!("{API}/posts/"),
+                json!({ "community": c, "title": title, "content": content }),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{title:?} / {content:?}: {r:?}");
+        assert_eq!(r.body["code"], "validation_failed");
+    }
+    for text in ["\u{200B}", "a\u{0}b", "\u{202D}x"] {
+        let r = api
+            .post(
+                &format!("{API}/messages/"),
+                json!({ "community": c, "message": text }),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{text:?}: {r:?}");
+    }
+    let listing = api.get(&format!("{API}/groups/{c}/posts/")).await;
+    assert_eq!(listing.body["results"], json!([]), "{listing:?}");
+    let history = api.get(&format!("{API}/groups/{c}/messages/")).await;
+    assert_eq!(history.body["results"], json!([]), "{history:?}");
+    // Newlines and tabs in a body, and right-to-left text, stay welcome.
+    new_post(&api, c, "مرحبا", "line one\n\tline two").await;
+}
+
+#[tokio::test]
+async fn a_body_without_a_json_content_type_is_415_and_writes_nothing() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let member = stack.member(&course).await;
+    let api = stack.api(&member);
+    let c = &course.community_id;
+    let body = json!({ "community": c, "title": "Typed?", "content": "x" }).to_string();
+    let path = format!("{API}/posts/");
+    let r = api.post_untyped(&path, &body).await;
+    assert_eq!(r.status, 415, "no content-type: {r:?}");
+    assert_eq!(r.body["code"], "unsupported_media_type");
+    for ct in [
+        "application/jsonfoo",
+        "text/json",
+        "application/json-seq",
+        "text/plain",
+    ] {
+        let r = api.post_raw(&path, &body, ct).await;
+        assert_eq!(r.status, 415, "{ct}: {r:?}");
+    }
+    let listing = api.get(&format!("{API}/groups/{c}/posts/")).await;
+    assert_eq!(listing.body["results"], json!([]), "{listing:?}");
+    for ct in [
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+    ] {
+        let r = api.post_raw(&path, &body, ct).await;
+        assert_eq!(r.status, 201, "{ct}: {r:?}");
+    }
+    // A bare POST with no body needs no type.
+    let r = api
+        .post_untyped(&format!("{API}/groups/{c}/watch/"), "")
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
