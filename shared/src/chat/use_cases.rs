@@ -340,7 +340,8 @@ pub async fn mark_read(
     Ok(Read { receipt, unread })
 }
 
-/// `typing` to the others in the community; never stored. Receivers clear the indicator after
+/// `typing` to the others in the community; never stored, at most [`crate::ratelimit::TYPING`]
+/// per user. Receivers clear the indicator after
 /// 3 seconds without a new one, so a client repeats `is_typing: true` while typing goes on.
 #[tracing::instrument(skip_all, fields(community_id, user_id = %caller.user_id))]
 pub async fn typing(
@@ -354,6 +355,9 @@ pub async fn typing(
     tracing::Span::current().record("community_id", community_id);
     let access = Access::load(db, caller, community_id, now).await?;
     access.require(Action::Chat)?;
+    // One UpdateItem per indicator; over the limit the sender gets a `rate_limited` error
+    // event and no one else anything.
+    crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::TYPING, now).await?;
     let payload = realtime::event(
         "typing",
         serde_json::json!({
