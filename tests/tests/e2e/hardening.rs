@@ -586,3 +586,88 @@ async fn a_body_without_a_json_content_type_is_415_and_writes_nothing() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
 }
+
+// ---------------------------------------------------------------- presence and typing
+
+#[tokio::test]
+async fn a_member_whose_enrollment_ended_leaves_the_online_list_while_their_socket_is_open() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let leaving = stack.member(&course).await;
+    let staying = stack.member(&course).await;
+    let c = course.community_id.clone();
+    let _a = stack.ws(&leaving, Some(&c)).await.expect("connects");
+    let _b = stack.ws(&staying, Some(&c)).await.expect("connects");
+    let _i = stack
+        .ws(&course.instructor, Some(&c))
+        .await
+        .expect("connects");
+    let path = format!("{API}/groups/{c}/online/");
+    let online = |api: Api| {
+        let path = path.clone();
+        async move {
+            let r = api.get(&path).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            let mut ids: Vec<String> = r.body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["user_id"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut all = vec![
+        leaving.id.clone(),
+        staying.id.clone(),
+        course.instructor.id.clone(),
+    ];
+    all.sort();
+    assert_eq!(online(stack.api(&staying)).await, all);
+    stack
+        .enroll(&course, &leaving, Some("2020-01-01T00:00:00Z"))
+        .await;
+    let mut left = vec![staying.id.clone(), course.instructor.id.clone()];
+    left.sort();
+    assert_eq!(online(stack.api(&staying)).await, left);
+}
+
+#[tokio::test]
+async fn typing_is_rate_limited_per_user_with_an_error_event() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let typist = stack.member(&course).await;
+    let watcher = stack.member(&course).await;
+    let c = course.community_id.clone();
+    let mut ws = stack.ws(&typist, Some(&c)).await.expect("connects");
+    let mut other = stack.ws(&watcher, Some(&c)).await.expect("connects");
+    // Sent at once: whatever the handling takes, more than 30 land in one 10-second window.
+    let start = Instant::now();
+    for i in 0..70 {
+        ws.send(json!({ "type": "typing", "community_id": c, "is_typing": true, "client_id": format!("t{i}") }))
+            .await;
+    }
+    let mut refused = 0;
+    while let Some(ev) = ws.try_next(Duration::from_secs(10)).await {
+        if ev["type"] == "error" {
+            assert_eq!(ev["code"], "rate_limited", "{ev}");
+            refused += 1;
+        }
+    }
+    let mut seen = 0;
+    while let Some(ev) = other.try_next(Duration::from_millis(500)).await {
+        if ev["type"] == "typing" {
+            seen += 1;
+        }
+    }
+    eprintln!("70 typing frames handled in {:?}", start.elapsed());
+    assert!(refused > 0, "some refused");
+    assert_eq!(
+        seen + refused,
+        70,
+        "each frame either reached the others or was refused"
+    );
+    let windows = start.elapsed().as_secs() / 10 + 2;
+    assert!(seen as u64 <= 30 * windows, "at most 30 a window: {seen}");
+}
