@@ -34,14 +34,11 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let input = json_body(&req)?;
             ok(&settings::set_preferences(db, me, input).await?)
         }
-        (
-            _,
-            ["notifications"]
-            | [
-                "notifications",
-                "unread-count" | "mark-all-as-read" | "preferences",
-            ],
-        ) => Err(Error::MethodNotAllowed),
+        (_, ["notifications"] | ["notifications", "unread-count"]) => {
+            Err(Error::MethodNotAllowed("GET"))
+        }
+        (_, ["notifications", "mark-all-as-read"]) => Err(Error::MethodNotAllowed("POST")),
+        (_, ["notifications", "preferences"]) => Err(Error::MethodNotAllowed("GET, PUT, PATCH")),
         (method, ["notifications", id, rest @ ..]) => {
             let id = parse_ulid("notification", id)?;
             match (method, rest) {
@@ -49,7 +46,8 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                 ("POST", ["mark-as-read"]) => {
                     ok(&notifications::mark_read(db, &caller, &id, now).await?)
                 }
-                (_, [] | ["mark-as-read"]) => Err(Error::MethodNotAllowed),
+                (_, []) => Err(Error::MethodNotAllowed("GET")),
+                (_, ["mark-as-read"]) => Err(Error::MethodNotAllowed("POST")),
                 _ => Err(Error::NotFound("route")),
             }
         }
@@ -62,7 +60,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                     ok(&settings::set_watch(db, &access, true, &app.now_iso()).await?)
                 }
                 "DELETE" => ok(&settings::set_watch(db, &access, false, &app.now_iso()).await?),
-                _ => Err(Error::MethodNotAllowed),
+                _ => Err(Error::MethodNotAllowed("GET, POST, PUT, DELETE")),
             }
         }
         _ => Err(Error::NotFound("route")),

@@ -671,3 +671,64 @@ async fn typing_is_rate_limited_per_user_with_an_error_event() {
     let windows = start.elapsed().as_secs() / 10 + 2;
     assert!(seen as u64 <= 30 * windows, "at most 30 a window: {seen}");
 }
+
+// ---------------------------------------------------------------- 405 says what is allowed
+
+#[tokio::test]
+async fn a_405_names_the_methods_the_path_takes_in_allow() {
+    let stack = Stack::start().await;
+    let course = stack.course().await;
+    let member = stack.member(&course).await;
+    let api = stack.api(&member);
+    let c = &course.community_id;
+    let post = id_of(&new_post(&api, c, "Allow", "body").await);
+    let message = id_of(&new_message(&api, c, "allow").await);
+    let any = shared::ids::new_id();
+    for (method, path, allow) in [
+        ("DELETE", format!("{API}/posts/"), "GET, POST"),
+        (
+            "POST",
+            format!("{API}/posts/{post}/"),
+            "GET, PUT, PATCH, DELETE",
+        ),
+        ("GET", format!("{API}/posts/{post}/approve/"), "POST"),
+        ("PUT", format!("{API}/posts/{post}/react/"), "POST, DELETE"),
+        ("DELETE", format!("{API}/messages/"), "GET, POST"),
+        (
+            "POST",
+            format!("{API}/messages/{message}/"),
+            "GET, PUT, PATCH, DELETE",
+        ),
+        (
+            "GET",
+            format!("{API}/messages/{message}/mark-as-read/"),
+            "POST",
+        ),
+        ("DELETE", format!("{API}/groups/"), "GET, POST"),
+        ("POST", format!("{API}/groups/{c}/"), "GET, PUT, PATCH"),
+        ("GET", format!("{API}/groups/{c}/join/"), "POST"),
+        ("DELETE", format!("{API}/groups/{c}/members/"), "GET"),
+        (
+            "PUT",
+            format!("{API}/notifications/mark-all-as-read/"),
+            "POST",
+        ),
+        (
+            "DELETE",
+            format!("{API}/notifications/preferences/"),
+            "GET, PUT, PATCH",
+        ),
+        ("DELETE", format!("{API}/notifications/{any}/"), "GET"),
+    ] {
+        let r = api
+            .request_raw(method, &path, "{}", "application/json")
+            .await;
+        assert_eq!(r.status, 405, "{method} {path}: {r:?}");
+        assert_eq!(r.body["code"], "method_not_allowed");
+        assert_eq!(
+            r.headers.get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+}
