@@ -201,6 +201,7 @@ mod tests {
             is_read: false,
             read_at: None,
             created_at: "2025-01-01T00:00:00.000Z".into(),
+            reason: None,
         };
         let item = crate::store::notifications::notification_item(&notification, 10).unwrap();
         assert_eq!(item["GSI1PK"].as_s().unwrap(), "USER#u1#UNREAD");
