@@ -222,3 +222,42 @@ pub async fn render(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_and_hidden_objects_show_no_text_of_them() {
+        for kind in Kind::ALL {
+            let (title, message) = texts(kind, "Sam", "Course 1", Live::Gone("post"), Some("r"));
+            assert_eq!(
+                (title.as_str(), message.as_str()),
+                ("This post was deleted", "")
+            );
+            let (title, message) = texts(kind, "Sam", "Course 1", Live::Hidden, Some("r"));
+            assert_eq!(title, HIDDEN_TITLE);
+            assert!(message.is_empty());
+            assert!(!title.contains("Sam") && !title.contains("Course 1"));
+        }
+        let (title, _) = texts(Kind::NewMessage, "Sam", "C", Live::Gone("message"), None);
+        assert_eq!(title, "This message was deleted");
+    }
+
+    #[test]
+    fn a_hidden_notification_loses_its_actor_and_reason() {
+        let n: Notification = serde_json::from_value(serde_json::json!({
+            "id": "01JF6R0000000000000000N0T1", "recipient_id": "u", "notification_type": "post_flagged",
+            "title": "A post was flagged in C", "message": "\"secret\": spam", "actor": { "id": "a", "name": "Sam" },
+            "community_id": "c", "target": { "type": "post", "id": "p", "link": "/api/community/posts/p/" },
+            "is_read": false, "created_at": "2026-01-01T00:00:00Z", "reason": "spam"
+        }))
+        .unwrap();
+        let shown = show(n.clone(), "C", Live::Hidden);
+        assert!(shown.actor.is_none() && shown.reason.is_none());
+        assert!(!serde_json::to_string(&shown).unwrap().contains("secret"));
+        let gone = show(n, "C", Live::Gone("post"));
+        assert_eq!(gone.title, "This post was deleted");
+        assert!(gone.reason.is_none() && gone.actor.is_some());
+    }
+}
