@@ -9,8 +9,12 @@ use serde::{Deserialize, Serialize};
 
 /// Largest token accepted; anything longer is refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Clock skew tolerated on `exp` and `nbf`.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: u64 = 30;
+/// Longest token lifetime accepted unless `JWT_MAX_LIFETIME_SECS` says: 24 hours.
+pub const DEFAULT_MAX_LIFETIME_SECS: u64 = 24 * 3600;
+/// Most characters of the `name` claim kept; a longer one is cut (it is shown and stored).
+pub const MAX_NAME_CHARS: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -18,6 +22,9 @@ pub struct JwtConfig {
     pub issuer: String,
     pub audience: String,
     pub jwks_url: Option<String>,
+    /// Longest span from `iat` (or `nbf`, the later) to `exp`; for a token with neither, from
+    /// now to `exp` (`JWT_MAX_LIFETIME_SECS`).
+    pub max_lifetime_secs: u64,
 }
 
 /// The platform role carried by the token.
@@ -51,6 +58,36 @@ struct Claims {
     name: String,
     #[serde(default)]
     preferred_username: Option<String>,
+    exp: f64,
+    #[serde(default)]
+    iat: Option<f64>,
+    #[serde(default)]
+    nbf: Option<f64>,
+}
+
+/// The lifetime rule, apart from `exp` and `nbf` themselves (checked by the JWT library): `iat`
+/// not in the future beyond the leeway, and no more than `max` seconds from the token's start
+/// (`iat` or `nbf`, the later; now for a token with neither) to its `exp`.
+pub fn lifetime_ok(
+    now: i64,
+    exp: f64,
+    iat: Option<f64>,
+    nbf: Option<f64>,
+    max: u64,
+) -> std::result::Result<(), &'static str> {
+    let (now, leeway, max) = (now as f64, LEEWAY_SECS as f64, max as f64);
+    if iat.is_some_and(|iat| iat > now + leeway) {
+        return Err("issued in the future");
+    }
+    let start = match (iat, nbf) {
+        (Some(i), Some(n)) => i.max(n),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => now,
+    };
+    if !exp.is_finite() || exp - start > max + leeway {
+        return Err("lifetime too long");
+    }
+    Ok(())
 }
 
 struct AsymmetricKey {
@@ -64,6 +101,7 @@ pub struct Verifier {
     jwks: Vec<AsymmetricKey>,
     issuer: String,
     audience: String,
+    max_lifetime_secs: u64,
 }
 
 impl Verifier {
@@ -107,6 +145,7 @@ impl Verifier {
             jwks: keys,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
+            max_lifetime_secs: config.max_lifetime_secs,
         })
     }
 
@@ -156,10 +195,13 @@ impl Verifier {
         if crate::ids::parse_user_id(&c.sub).is_err() {
             return Err(unauthorized("bad subject"));
         }
+        let now = chrono::Utc::now().timestamp();
+        lifetime_ok(now, c.exp, c.iat, c.nbf, self.max_lifetime_secs).map_err(unauthorized)?;
+        let name: String = c.name.trim().chars().take(MAX_NAME_CHARS).collect();
         Ok(Principal {
             user_id: c.sub,
             role: c.role,
-            name: c.name,
+            name: name.trim_end().to_string(),
             username: c.preferred_username,
         })
     }
@@ -203,5 +245,65 @@ pub mod dev {
             &EncodingKey::from_secret(by.secret),
         )
         .expect("HS256 encoding of a JSON object cannot fail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 24 * 3600;
+
+    #[test]
+    fn lifetimes_are_judged_from_iat_or_nbf_or_now() {
+        let now = 1_800_000_000i64;
+        let t = now as f64;
+        let d = DAY as f64;
+        assert_eq!(lifetime_ok(now, t + 3600.0, Some(t), None, DAY), Ok(()));
+        assert_eq!(lifetime_ok(now, t + d, Some(t), None, DAY), Ok(()));
+        assert_eq!(lifetime_ok(now, t + 300.0, None, None, DAY), Ok(()));
+        // Ten years, 2^53, a float past every bound.
+        for exp in [t + 10.0 * 365.0 * d, 9_007_199_254_740_992.0, f64::INFINITY] {
+            assert_eq!(
+                lifetime_ok(now, exp, Some(t), None, DAY),
+                Err("lifetime too long")
+            );
+            assert_eq!(
+                lifetime_ok(now, exp, None, None, DAY),
+                Err("lifetime too long")
+            );
+        }
+        // An old iat with a far exp is too long even if little is left from now.
+        assert_eq!(
+            lifetime_ok(now, t + 3600.0, Some(t - 2.0 * d), None, DAY),
+            Err("lifetime too long")
+        );
+        // The later of iat and nbf starts the lifetime.
+        assert_eq!(
+            lifetime_ok(now, t + 1.5 * d, Some(t - d), Some(t + 0.6 * d), DAY),
+            Ok(())
+        );
+        // iat in the future beyond the leeway; within it is skew.
+        assert_eq!(
+            lifetime_ok(now, t + 3600.0, Some(t + 120.0), None, DAY),
+            Err("issued in the future")
+        );
+        assert_eq!(
+            lifetime_ok(now, t + 3600.0, Some(t + 20.0), None, DAY),
+            Ok(())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_token_lives_longer_than_the_maximum(
+            start in 0i64..4_000_000_000,
+            life in 0u64..(100 * DAY),
+            max in 60u64..(30 * DAY),
+        ) {
+            let exp = (start as u64 + life) as f64;
+            let ok = lifetime_ok(start, exp, Some(start as f64), None, max).is_ok();
+            proptest::prop_assert_eq!(ok, life <= max + LEEWAY_SECS);
+        }
     }
 }

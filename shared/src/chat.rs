@@ -134,9 +134,9 @@ pub struct NewMessage {
 
 fn ulid_field(errors: &mut Vec<FieldError>, field: &str, raw: Option<&str>) -> Option<String> {
     let raw = raw?;
-    match ulid::Ulid::from_string(raw) {
-        Ok(u) => Some(u.to_string()),
-        Err(_) => {
+    match crate::ids::ulid(raw) {
+        Some(id) => Some(id),
+        None => {
             errors.push(FieldError::new(field, "is not a valid id"));
             None
         }

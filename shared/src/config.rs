@@ -75,6 +75,12 @@ impl Config {
                 issuer: required("JWT_ISSUER")?,
                 audience: required("JWT_AUDIENCE")?,
                 jwks_url,
+                max_lifetime_secs: match optional("JWT_MAX_LIFETIME_SECS") {
+                    Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        ConfigError("JWT_MAX_LIFETIME_SECS must be a positive number".into())
+                    })?,
+                    None => crate::auth::DEFAULT_MAX_LIFETIME_SECS,
+                },
             },
             cursor_secret: cursor_secret.into_bytes(),
             ws_management_endpoint: optional("WS_MANAGEMENT_ENDPOINT"),
@@ -133,6 +139,26 @@ mod tests {
         assert_eq!(c.cursor_secret, b"0123456789abcdef0123456789abcdef");
         assert!(c.ws_management_endpoint.is_none());
         assert_eq!((c.notify_part_size, c.fanout_concurrency), (500, 256));
+        assert_eq!(c.jwt.max_lifetime_secs, 24 * 3600);
+    }
+
+    #[test]
+    fn when_a_max_token_lifetime_is_set_it_is_used_and_checked() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+        ];
+        let with = |v: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("JWT_MAX_LIFETIME_SECS", v));
+            Config::from_lookup(env(&pairs))
+        };
+        assert_eq!(with("3600").unwrap().jwt.max_lifetime_secs, 3600);
+        for bad in ["0", "-1", "a day"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -35,9 +35,10 @@ pub enum Error {
     /// 404: the object does not exist, or the caller may not see it.
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// 405: the path exists but not with this method.
+    /// 405: the path exists but not with this method; the methods it takes (the `Allow`
+    /// header, e.g. `"GET, POST"`).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     /// 409: the request conflicts with the object's current state.
     #[error("{0}")]
     Conflict(String),
@@ -73,7 +74,7 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
-            Error::MethodNotAllowed => 405,
+            Error::MethodNotAllowed(_) => 405,
             Error::Conflict(_) => 409,
             Error::PayloadTooLarge(_) => 413,
             Error::UnsupportedMediaType => 415,
@@ -90,7 +91,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
-            Error::MethodNotAllowed => "method_not_allowed",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType => "unsupported_media_type",
@@ -158,6 +159,9 @@ impl Error {
             .header("content-type", "application/problem+json");
         if let Error::RateLimited { retry_after_secs } = &self {
             builder = builder.header("retry-after", retry_after_secs.to_string());
+        }
+        if let Error::MethodNotAllowed(allow) = &self {
+            builder = builder.header("allow", *allow);
         }
         builder
             .body(Body::Text(self.problem().to_string()))

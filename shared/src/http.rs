@@ -104,7 +104,26 @@ pub fn flag(q: &HashMap<String, String>, name: &str) -> Result<Option<bool>> {
 
 pub use crate::cursor::{DEFAULT_PAGE, MAX_PAGE, Page, PageParams, page_params};
 
-/// Parses a JSON body strictly: 415 if not JSON, 413 if too big, 400 if malformed,
+/// `application/json` or `application/<anything>+json`, with optional parameters
+/// (`; charset=utf-8`), in any case; not `application/jsonfoo` or `text/json`.
+pub fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.strip_prefix("application/") {
+        Some("json") => true,
+        Some(sub) => sub
+            .strip_suffix("+json")
+            .is_some_and(|s| !s.is_empty() && !s.contains(['/', ' '])),
+        None => false,
+    }
+}
+
+/// Parses a JSON body strictly: 415 if not JSON (a non-empty body must carry a JSON
+/// content-type), 413 if too big, 400 if malformed,
 /// 422 (with the field) if it does not fit the expected shape (unknown fields included).
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     let bytes: &[u8] = match req.body() {
@@ -116,17 +135,16 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    if let Some(ct) = req.headers().get("content-type") {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with("application/json") && !ct.contains("+json") {
+    let empty = bytes.iter().all(u8::is_ascii_whitespace);
+    match req.headers().get("content-type") {
+        Some(ct) if !is_json_media_type(ct.to_str().unwrap_or_default()) => {
             return Err(Error::UnsupportedMediaType);
         }
+        // A body must say it is JSON; a request without one (a bare POST) needs no type.
+        None if !empty => return Err(Error::UnsupportedMediaType),
+        _ => {}
     }
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        bytes
-    };
+    let bytes = if empty { b"{}".as_slice() } else { bytes };
     parse_json(bytes)
 }
 
@@ -182,6 +200,32 @@ pub fn no_content() -> Result<Response<Body>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_media_types_are_json() {
+        for good in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+            "application/problem+json;charset=UTF-8",
+        ] {
+            assert!(is_json_media_type(good), "{good}");
+        }
+        for bad in [
+            "",
+            "application/jsonfoo",
+            "application/json-seq",
+            "text/json",
+            "text/plain",
+            "application/+json",
+            "application/x+jsonx",
+            "multipart/form-data; boundary=+json",
+            "application/xml; q=+json",
+        ] {
+            assert!(!is_json_media_type(bad), "{bad}");
+        }
+    }
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]

@@ -62,11 +62,26 @@ pub fn new_id() -> String {
         .to_string()
 }
 
-/// Checks an id minted by us (ULID) taken from a path, query or body.
+/// The one ULID rule: 26 characters of Crockford's base32 (either case) whose value fits in 128
+/// bits, so the first character is `0`-`7`. The `ulid` crate alone shifts the top bits of an
+/// out-of-range id away, so `81M8…` would decode to the id `01M8…` names; this refuses it.
+/// Answers the canonical (upper-case) form: every id that reaches a key passes here.
+pub fn ulid(raw: &str) -> Option<String> {
+    let in_range = raw.len() == 26 && matches!(raw.as_bytes()[0], b'0'..=b'7');
+    if !in_range {
+        return None;
+    }
+    ulid::Ulid::from_string(raw).ok().map(|u| u.to_string())
+}
+
+/// Checks an id minted by us (ULID) taken from a path, query or body ([`ulid`]).
 pub fn parse_ulid(what: &'static str, raw: &str) -> Result<String> {
-    ulid::Ulid::from_string(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| Error::BadRequest(format!("{what} id is not a valid id: {raw:.40}")))
+    ulid(raw).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "{what} id is not a valid id: {:.40}",
+            raw.escape_debug()
+        ))
+    })
 }
 
 /// Most characters of a user id (the JWT `sub`, the LMS's user id).
@@ -136,6 +151,48 @@ mod tests {
         );
         assert!(a < b);
         assert!(parse_ulid("post", &a).is_ok());
+    }
+
+    #[test]
+    fn ulids_out_of_range_or_malformed_are_refused() {
+        let real = "01M8ZZZZZZZZZZZZZZZZZZZZZZ";
+        assert_eq!(ulid(real).as_deref(), Some(real));
+        assert_eq!(ulid(&real.to_lowercase()).as_deref(), Some(real));
+        assert_eq!(
+            ulid("7ZZZZZZZZZZZZZZZZZZZZZZZZZ").as_deref(),
+            Some("7ZZZZZZZZZZZZZZZZZZZZZZZZZ")
+        );
+        for bad in [
+            "81M8ZZZZZZZZZZZZZZZZZZZZZZ",
+            "ZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "01M8ZZZZZZZZZZZZZZZZZZZZZ",
+            "01M8ZZZZZZZZZZZZZZZZZZZZZZZ",
+            "01M8ZZZZZZZZZZZZZZZZZZZZZU",
+            "01M8ZZZZZZZZZZZZZZZZZZZZZI",
+            " 01M8ZZZZZZZZZZZZZZZZZZZZZ",
+            "",
+            "01M8ZZZZZZZZZZZZZZZZZZZZZé",
+        ] {
+            assert!(ulid(bad).is_none(), "{bad}");
+            assert!(matches!(parse_ulid("post", bad), Err(Error::BadRequest(_))));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_ulid_we_mint_parses_to_itself(n in proptest::prelude::any::<u128>()) {
+            let id = ulid::Ulid(n).to_string();
+            proptest::prop_assert_eq!(ulid(&id), Some(id.clone()));
+            proptest::prop_assert_eq!(ulid(&id.to_lowercase()), Some(id));
+        }
+
+        #[test]
+        fn no_two_strings_name_one_id_except_by_case(raw in "[0-9A-Za-z]{26}") {
+            if let Some(id) = ulid(&raw) {
+                proptest::prop_assert_eq!(id, raw.to_uppercase());
+            }
+        }
     }
 
     #[test]

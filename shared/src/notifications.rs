@@ -10,7 +10,9 @@
 pub mod fanout;
 pub mod jobs;
 pub mod settings;
+pub mod shown;
 
+use crate::auth::Principal;
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
 use crate::store::{Db, notifications as store};
@@ -44,40 +46,68 @@ pub async fn unread_count(db: &Db, user_id: &str) -> Result<UnreadCount> {
 }
 
 /// Lists the caller's notifications newest first (one Query per page); `unread_only` reads the
-/// sparse unread index instead.
-#[tracing::instrument(skip_all, fields(user_id))]
+/// sparse unread index instead. Each is shown from its live object ([`shown::render`]): with
+/// the Query, two BatchGetItems for a page of up to 100 (three when every one is a reply).
+#[tracing::instrument(skip_all, fields(user_id = %reader.user_id))]
 pub async fn list(
     db: &Db,
     cursors: &Cursors,
-    user_id: &str,
+    reader: &Principal,
     unread_only: bool,
     page: &PageParams,
     now: DateTime<Utc>,
 ) -> Result<Page<Notification>> {
-    store::page(db, cursors, user_id, unread_only, page, now.timestamp()).await
+    let page = store::page(
+        db,
+        cursors,
+        &reader.user_id,
+        unread_only,
+        page,
+        now.timestamp(),
+    )
+    .await?;
+    Ok(Page {
+        results: shown::render(db, reader, now, page.results).await?,
+        next: page.next,
+    })
 }
 
-/// One of the caller's notifications; another user's id is simply not in the caller's
-/// partition, so it is a 404 like an unknown one.
-pub async fn get(db: &Db, user_id: &str, id: &str, now: DateTime<Utc>) -> Result<Notification> {
-    match store::get(db, user_id, id).await? {
-        Some((notification, ttl)) if live(ttl, now) => Ok(notification),
+/// One of the caller's notifications, shown from its live object; another user's id is simply
+/// not in the caller's partition, so it is a 404 like an unknown one.
+pub async fn get(
+    db: &Db,
+    reader: &Principal,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Notification> {
+    match store::get(db, &reader.user_id, id).await? {
+        Some((notification, ttl)) if live(ttl, now) => {
+            Ok(shown::render(db, reader, now, vec![notification])
+                .await?
+                .remove(0))
+        }
         _ => Err(Error::NotFound("notification")),
     }
 }
 
 /// Marks one notification read and decrements the counter in one transaction; marking a read
 /// notification again changes nothing.
-#[tracing::instrument(skip_all, fields(user_id, notification_id = id))]
+#[tracing::instrument(skip_all, fields(user_id = %reader.user_id, notification_id = id))]
 pub async fn mark_read(
     db: &Db,
-    user_id: &str,
+    reader: &Principal,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<Notification> {
-    store::mark_read(db, user_id, vec![id.to_string()], &crate::clock::iso(now)).await?;
+    store::mark_read(
+        db,
+        &reader.user_id,
+        vec![id.to_string()],
+        &crate::clock::iso(now),
+    )
+    .await?;
     // Either it is not there (404 from `get`) or it was read already (answered as is).
-    get(db, user_id, id, now).await
+    get(db, reader, id, now).await
 }
 
 /// What mark-all-as-read did.
@@ -171,6 +201,7 @@ mod tests {
             is_read: false,
             read_at: None,
             created_at: "2025-01-01T00:00:00.000Z".into(),
+            reason: None,
         };
         let item = crate::store::notifications::notification_item(&notification, 10).unwrap();
         assert_eq!(item["GSI1PK"].as_s().unwrap(), "USER#u1#UNREAD");

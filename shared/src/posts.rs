@@ -116,9 +116,9 @@ struct ValidNewPost {
 }
 
 fn valid_id(errors: &mut Vec<FieldError>, field: &str, raw: &str) -> Option<String> {
-    match ulid::Ulid::from_string(raw.trim()) {
-        Ok(u) => Some(u.to_string()),
-        Err(_) => {
+    match crate::ids::ulid(raw.trim()) {
+        Some(id) => Some(id),
+        None => {
             errors.push(FieldError::new(field, "is not a valid id"));
             None
         }

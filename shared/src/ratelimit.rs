@@ -33,6 +33,14 @@ pub const CHAT: Limit = Limit {
     window_secs: 10,
 };
 
+/// Typing indicators: a client sends one every few seconds while someone types; 30 in 10
+/// seconds is far above that and stops a socket from flooding every subscriber.
+pub const TYPING: Limit = Limit {
+    action: "typing",
+    max: 30,
+    window_secs: 10,
+};
+
 /// Counts one attempt; `Err(RateLimited)` with the seconds until the window ends when over.
 pub async fn check(db: &Db, user_id: &str, limit: Limit, now: DateTime<Utc>) -> Result<()> {
     let t = now.timestamp();

@@ -32,8 +32,44 @@ pub fn text(
             ));
             None
         }
-        Some(t) => Some(t.to_string()),
+        Some(t) => match characters(t) {
+            Ok(()) => Some(t.to_string()),
+            Err(why) => {
+                errors.push(FieldError::new(field, why));
+                None
+            }
+        },
     }
+}
+
+/// Characters that show nothing: zero-width spaces and joiners, word joiners, the byte-order
+/// mark, the soft hyphen, and the left-to-right and right-to-left marks.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// Bidirectional embeddings, overrides and isolates: they reorder the text around them, so a
+/// title could read differently from what it holds.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The character rules of every user text (titles, bodies, messages, reasons, names): no NUL or
+/// other control character except newline (with its carriage return) and tab, no bidi
+/// override, and something visible once spaces and invisible characters are set aside.
+pub fn characters(t: &str) -> Result<(), &'static str> {
+    if t.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err("must not contain control characters (other than newline and tab)");
+    }
+    if t.chars().any(bidi_control) {
+        return Err("must not contain bidirectional override characters");
+    }
+    if !t.chars().any(|c| !c.is_whitespace() && !invisible(c)) {
+        return Err("must not be empty or only invisible characters");
+    }
+    Ok(())
 }
 
 /// Like [`text`] but the field may be absent (`None` stays `None`) or empty.
@@ -49,6 +85,12 @@ pub fn optional_text(
             field,
             format!("must be at most {max} characters"),
         ));
+        return None;
+    }
+    if !t.is_empty()
+        && let Err(why) = characters(t)
+    {
+        errors.push(FieldError::new(field, why));
         return None;
     }
     Some(t.to_string())
@@ -99,5 +141,65 @@ mod tests {
         assert!(text(&mut errors, "t", Some("toolong"), 5).is_none());
         assert!(text(&mut errors, "t", None, 5).is_none());
         assert_eq!(errors.len(), 3);
+    }
+
+    #[test]
+    fn invisible_control_and_bidi_characters_are_refused() {
+        for bad in [
+            "\u{200B}",
+            "\u{200B}\u{FEFF}\u{2060} \u{00AD}",
+            "a\u{0}b",
+            "bell\u{7}",
+            "esc\u{1b}[31m",
+            "abc\u{202E}txt.exe",
+            "\u{2066}isolate",
+        ] {
+            let mut errors = Vec::new();
+            assert!(
+                text(&mut errors, "title", Some(bad), 200).is_none(),
+                "{bad:?}"
+            );
+            assert_eq!(errors.len(), 1, "{bad:?}");
+            let mut errors = Vec::new();
+            assert!(
+                optional_text(&mut errors, "title", Some(bad), 200).is_none(),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "line one\nline two\ttabbed",
+            "crlf\r\nline",
+            "zero\u{200D}width joiner in an emoji 👩\u{200D}💻",
+            "مرحبا \u{200F}",
+            "Zoë",
+        ] {
+            let mut errors = Vec::new();
+            assert!(
+                text(&mut errors, "body", Some(good), 200).is_some(),
+                "{good:?}"
+            );
+            assert!(errors.is_empty(), "{good:?}: {errors:?}");
+        }
+        let mut errors = Vec::new();
+        assert_eq!(
+            optional_text(&mut errors, "title", Some("  "), 200).as_deref(),
+            Some("")
+        );
+        assert!(errors.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_accepted_text_has_a_visible_character_and_no_control_but_newline_or_tab(
+            raw in "\\PC{0,20}|[\u{0}-\u{1f}\u{200b}-\u{200f}\u{202a}-\u{202e} a]{0,10}",
+        ) {
+            let mut errors = Vec::new();
+            if let Some(t) = text(&mut errors, "t", Some(&raw), 200) {
+                proptest::prop_assert!(t.chars().any(|c| !c.is_whitespace() && !invisible(c)));
+                proptest::prop_assert!(!t.chars().any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || bidi_control(c)));
+            } else {
+                proptest::prop_assert_eq!(errors.len(), 1);
+            }
+        }
     }
 }

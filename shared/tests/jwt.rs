@@ -22,6 +22,7 @@ fn verifier(with_hs: bool, with_jwks: bool) -> Verifier {
             issuer: "https://lms.test".into(),
             audience: "community".into(),
             jwks_url: None,
+            max_lifetime_secs: shared::auth::DEFAULT_MAX_LIFETIME_SECS,
         },
         with_jwks.then_some(&jwks),
     )

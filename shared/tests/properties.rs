@@ -250,7 +250,12 @@ fn when_a_body_is_over_the_limit_it_is_a_413_before_any_parsing() {
                        "content": "\u{1F600}".repeat(MAX_CONTENT) })
     .to_string();
     assert!(body.len() <= MAX_BODY_BYTES);
-    let req = lambda_http::Request::new(Body::Text(body));
+    let mut req = lambda_http::Request::new(Body::Text(body));
+    // A body must say it is JSON.
+    req.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     assert!(json_body::<shared::posts::NewPost>(&req).is_ok());
 }
 

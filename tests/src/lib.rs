@@ -428,7 +428,10 @@ impl Api {
             req = req.bearer_auth(t);
         }
         if let Some((b, ct)) = body {
-            req = req.header("content-type", ct).body(b);
+            if !ct.is_empty() {
+                req = req.header("content-type", ct);
+            }
+            req = req.body(b);
         }
         let r = req.send().await.expect("request reaches the gateway");
         let status = r.status().as_u16();
@@ -484,6 +487,12 @@ impl Api {
             Some((body.to_string(), content_type)),
         )
         .await
+    }
+
+    /// A POST whose body carries no `content-type` header at all.
+    pub async fn post_untyped(&self, path: &str, body: &str) -> Resp {
+        self.send(reqwest::Method::POST, path, Some((body.to_string(), "")))
+            .await
     }
 
     pub async fn request_raw(

@@ -42,7 +42,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                     .await?,
             )
         }
-        (_, ["groups"]) => Err(Error::MethodNotAllowed),
+        (_, ["groups"]) => Err(Error::MethodNotAllowed("GET, POST")),
         (_, ["groups", id, rest @ ..]) => {
             let id = parse_ulid("community", id)?;
             let access = Access::load(&app.db, &caller, &id, now).await?;
@@ -100,11 +100,12 @@ async fn community_route(
             membership::remove_member(db, access, &user_id).await?;
             no_content()
         }
-        (_, [] | ["join"] | ["leave"] | ["members"] | ["members", _]) => {
-            Err(Error::MethodNotAllowed)
-        }
+        (_, []) => Err(Error::MethodNotAllowed("GET, PUT, PATCH")),
+        (_, ["join"] | ["leave"]) => Err(Error::MethodNotAllowed("POST")),
+        (_, ["members"]) => Err(Error::MethodNotAllowed("GET")),
+        (_, ["members", _]) => Err(Error::MethodNotAllowed("PUT, PATCH, DELETE")),
         // Served by other functions for GET only; any other method of theirs lands here.
-        (_, ["messages" | "online" | "moderation"]) => Err(Error::MethodNotAllowed),
+        (_, ["messages" | "online" | "moderation"]) => Err(Error::MethodNotAllowed("GET")),
         _ => Err(Error::NotFound("route")),
     }
 }

@@ -55,10 +55,8 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             lms::delete_enrollment(db, &caller, &course_id, &user_id).await?;
             no_content()
         }
-        (
-            _,
-            ["lms", "users", _] | ["lms", "courses", _] | ["lms", "courses", _, "enrollments", _],
-        ) => Err(Error::MethodNotAllowed),
+        (_, ["lms", "users", _] | ["lms", "courses", _]) => Err(Error::MethodNotAllowed("PUT")),
+        (_, ["lms", "courses", _, "enrollments", _]) => Err(Error::MethodNotAllowed("PUT, DELETE")),
         _ => Err(Error::NotFound("route")),
     }
 }

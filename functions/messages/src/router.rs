@@ -35,7 +35,8 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         ("GET", ["messages", "unread-count"]) => {
             ok(&chat::unread(db, now, &caller, &community_param()?).await?)
         }
-        (_, ["messages"] | ["messages", "unread-count"]) => Err(Error::MethodNotAllowed),
+        (_, ["messages"]) => Err(Error::MethodNotAllowed("GET, POST")),
+        (_, ["messages", "unread-count"]) => Err(Error::MethodNotAllowed("GET")),
         (_, ["messages", id, rest @ ..]) => {
             let at = MessageAt::parse(id, None)?;
             match (method, rest) {
@@ -63,7 +64,8 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                         "unread_count": unread.unread_count,
                     }))
                 }
-                (_, [] | ["mark-as-read"]) => Err(Error::MethodNotAllowed),
+                (_, []) => Err(Error::MethodNotAllowed("GET, PUT, PATCH, DELETE")),
+                (_, ["mark-as-read"]) => Err(Error::MethodNotAllowed("POST")),
                 _ => Err(Error::NotFound("route")),
             }
         }
@@ -77,7 +79,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                 next: None,
             })
         }
-        (_, ["groups", _, "messages" | "online"]) => Err(Error::MethodNotAllowed),
+        (_, ["groups", _, "messages" | "online"]) => Err(Error::MethodNotAllowed("GET")),
         _ => Err(Error::NotFound("route")),
     }
 }

@@ -21,7 +21,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let q = query(&req);
             let unread_only = http::flag(&q, "unread")?.unwrap_or(false);
             let page = page_params(&q)?;
-            ok(&notifications::list(db, &app.cursors, me, unread_only, &page, now).await?)
+            ok(&notifications::list(db, &app.cursors, &caller, unread_only, &page, now).await?)
         }
         ("GET", ["notifications", "unread-count"]) => {
             ok(&notifications::unread_count(db, me).await?)
@@ -34,22 +34,20 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let input = json_body(&req)?;
             ok(&settings::set_preferences(db, me, input).await?)
         }
-        (
-            _,
-            ["notifications"]
-            | [
-                "notifications",
-                "unread-count" | "mark-all-as-read" | "preferences",
-            ],
-        ) => Err(Error::MethodNotAllowed),
+        (_, ["notifications"] | ["notifications", "unread-count"]) => {
+            Err(Error::MethodNotAllowed("GET"))
+        }
+        (_, ["notifications", "mark-all-as-read"]) => Err(Error::MethodNotAllowed("POST")),
+        (_, ["notifications", "preferences"]) => Err(Error::MethodNotAllowed("GET, PUT, PATCH")),
         (method, ["notifications", id, rest @ ..]) => {
             let id = parse_ulid("notification", id)?;
             match (method, rest) {
-                ("GET", []) => ok(&notifications::get(db, me, &id, now).await?),
+                ("GET", []) => ok(&notifications::get(db, &caller, &id, now).await?),
                 ("POST", ["mark-as-read"]) => {
-                    ok(&notifications::mark_read(db, me, &id, now).await?)
+                    ok(&notifications::mark_read(db, &caller, &id, now).await?)
                 }
-                (_, [] | ["mark-as-read"]) => Err(Error::MethodNotAllowed),
+                (_, []) => Err(Error::MethodNotAllowed("GET")),
+                (_, ["mark-as-read"]) => Err(Error::MethodNotAllowed("POST")),
                 _ => Err(Error::NotFound("route")),
             }
         }
@@ -62,7 +60,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                     ok(&settings::set_watch(db, &access, true, &app.now_iso()).await?)
                 }
                 "DELETE" => ok(&settings::set_watch(db, &access, false, &app.now_iso()).await?),
-                _ => Err(Error::MethodNotAllowed),
+                _ => Err(Error::MethodNotAllowed("GET, POST, PUT, DELETE")),
             }
         }
         _ => Err(Error::NotFound("route")),

@@ -66,7 +66,7 @@ impl Endpoint {
         Ok(match (method, path) {
             ("GET", ["posts"]) => Endpoint::ListPosts,
             ("POST", ["posts"]) => Endpoint::CreatePost(None),
-            (_, ["posts"]) => return Err(Error::MethodNotAllowed),
+            (_, ["posts"]) => return Err(Error::MethodNotAllowed("GET, POST")),
             (_, ["posts", id, rest @ ..]) => {
                 let action = PostAction::of(method, rest)?;
                 Endpoint::Post(parse_ulid("post", id)?, action)
@@ -78,7 +78,8 @@ impl Endpoint {
             ("GET", ["groups", id, "moderation"]) => {
                 Endpoint::ModerationQueue(parse_ulid("community", id)?)
             }
-            (_, ["groups", _, "posts" | "moderation"]) => return Err(Error::MethodNotAllowed),
+            (_, ["groups", _, "posts"]) => return Err(Error::MethodNotAllowed("GET, POST")),
+            (_, ["groups", _, "moderation"]) => return Err(Error::MethodNotAllowed("GET")),
             _ => return Err(Error::NotFound("route")),
         })
     }
@@ -132,14 +133,13 @@ impl PostAction {
             ("POST", ["resolve-flags"]) => PostAction::ResolveFlags,
             ("POST", ["notes"]) => PostAction::AddNote,
             ("GET", ["notes"]) => PostAction::Notes,
-            (
-                _,
-                []
-                | [
-                    "edits" | "react" | "approve" | "reject" | "pin" | "unpin" | "flag" | "flags"
-                    | "resolve-flags" | "notes",
-                ],
-            ) => return Err(Error::MethodNotAllowed),
+            (_, []) => return Err(Error::MethodNotAllowed("GET, PUT, PATCH, DELETE")),
+            (_, ["edits" | "flags"]) => return Err(Error::MethodNotAllowed("GET")),
+            (_, ["react"]) => return Err(Error::MethodNotAllowed("POST, DELETE")),
+            (_, ["notes"]) => return Err(Error::MethodNotAllowed("GET, POST")),
+            (_, ["approve" | "reject" | "pin" | "unpin" | "flag" | "resolve-flags"]) => {
+                return Err(Error::MethodNotAllowed("POST"));
+            }
             _ => return Err(Error::NotFound("route")),
         })
     }

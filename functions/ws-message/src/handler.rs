@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use shared::chat::use_cases::{self as chat, MessageAt};
-use shared::chat::{EditInput, MAX_CLIENT_ID, SendInput};
+use shared::chat::{EditInput, SendInput};
 use shared::connections;
 use shared::http::parse_json;
 use shared::ids::parse_ulid;
@@ -68,9 +68,52 @@ struct CommunityRef {
     client_id: Option<String>,
 }
 
-/// The frame's `client_id` (echoed in errors) and its parsed message.
+/// A frame's top-level object, refused if a key appears twice (a plain `Value` keeps the last
+/// one, so `{"type":"ping","type":"chat_message"}` would be a chat message): frames are parsed
+/// as strictly as HTTP bodies, whose typed parsing refuses duplicate fields.
+struct StrictObject(serde_json::Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = StrictObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<StrictObject, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate field `{}`",
+                            key.chars().take(40).collect::<String>()
+                        )));
+                    }
+                    out.insert(key, value);
+                }
+                Ok(StrictObject(out))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// A `ping` carries nothing but its optional `client_id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PingInput {
+    #[serde(default)]
+    #[allow(dead_code)]
+    client_id: Option<String>,
+}
+
+/// The frame's `client_id` (echoed in errors, only once valid) and its parsed message.
 fn parse(body: &str) -> (Option<String>, Result<ClientMessage>) {
-    let mut frame: Value = match serde_json::from_str(body) {
+    let frame: Value = match serde_json::from_str(body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
             return (
@@ -87,10 +130,29 @@ fn parse(body: &str) -> (Option<String>, Result<ClientMessage>) {
             );
         }
     };
-    let client_id = frame
-        .get("client_id")
-        .and_then(Value::as_str)
-        .map(|c| c.chars().take(MAX_CLIENT_ID).collect());
+    drop(frame);
+    let mut frame = match serde_json::from_str::<StrictObject>(body) {
+        Ok(StrictObject(map)) => Value::Object(map),
+        Err(e) => {
+            let detail = e.to_string();
+            let detail = detail.split(" at line ").next().unwrap_or_default();
+            return (None, Err(Error::validation("body", detail)));
+        }
+    };
+    // Every frame type takes a `client_id`, and every one is checked by the one rule.
+    let client_id = match frame.get("client_id") {
+        None => None,
+        Some(Value::String(raw)) => match shared::chat::parse_client_id(raw) {
+            Ok(c) => Some(c),
+            Err(e) => return (None, Err(Error::Validation(vec![e]))),
+        },
+        Some(_) => {
+            return (
+                None,
+                Err(Error::validation("client_id", "must be a string")),
+            );
+        }
+    };
     let kind = match frame.as_object_mut().and_then(|o| o.remove("type")) {
         Some(Value::String(kind)) => kind,
         Some(_) => {
@@ -110,7 +172,7 @@ fn parse(body: &str) -> (Option<String>, Result<ClientMessage>) {
         "delete_message" => parse_json(&fields).map(ClientMessage::DeleteMessage),
         "subscribe" => parse_json(&fields).map(ClientMessage::Subscribe),
         "unsubscribe" => parse_json(&fields).map(ClientMessage::Unsubscribe),
-        "ping" => Ok(ClientMessage::Ping),
+        "ping" => parse_json::<PingInput>(&fields).map(|_| ClientMessage::Ping),
         other => Err(Error::BadRequest(format!(
             "unknown message type {:?}",
             other.chars().take(40).collect::<String>()
@@ -219,6 +281,51 @@ mod tests {
             let (_, parsed) = parse(&frame);
             assert!(parsed.is_ok(), "{frame}: {parsed:?}");
         }
+    }
+
+    #[test]
+    fn duplicate_keys_unknown_fields_and_bad_client_ids_are_refused_on_every_frame() {
+        let id = "01JF0C0MMVN1TY000000000000";
+        let dup = format!(
+            r#"{{"type":"ping","type":"chat_message","community_id":"{id}","message":"hi"}}"#
+        );
+        let (_, parsed) = parse(&dup);
+        let e = parsed.unwrap_err();
+        assert_eq!(e.code(), "validation_failed");
+        assert!(
+            e.detail().contains("duplicate field `type`"),
+            "{}",
+            e.detail()
+        );
+        let (_, parsed) = parse(r#"{"type":"ping","client_id":"a","client_id":"b"}"#);
+        assert_eq!(parsed.unwrap_err().code(), "validation_failed");
+        let (_, parsed) = parse(r#"{"type":"ping","extra":1}"#);
+        let e = parsed.unwrap_err();
+        assert_eq!(e.code(), "validation_failed");
+        assert!(e.detail().contains("extra"), "{}", e.detail());
+        let long = "x".repeat(65);
+        for frame in [
+            r#"{"type":"ping","client_id":"has space"}"#.to_string(),
+            format!(r#"{{"type":"ping","client_id":"{long}"}}"#),
+            r#"{"type":"ping","client_id":""}"#.to_string(),
+            r#"{"type":"ping","client_id":7}"#.to_string(),
+            format!(
+                r#"{{"type":"typing","community_id":"{id}","is_typing":true,"client_id":"<b>"}}"#
+            ),
+            format!(r#"{{"type":"unsubscribe","community_id":"{id}","client_id":"a/b"}}"#),
+        ] {
+            let (client_id, parsed) = parse(&frame);
+            assert_eq!(
+                client_id, None,
+                "{frame}: an invalid client_id is not echoed"
+            );
+            let e = parsed.unwrap_err();
+            assert_eq!(e.code(), "validation_failed", "{frame}");
+            assert!(e.detail().contains("client_id"), "{frame}: {}", e.detail());
+        }
+        let (client_id, parsed) = parse(r#"{"type":"ping","client_id":"ok-1.a:b_c"}"#);
+        assert_eq!(client_id.as_deref(), Some("ok-1.a:b_c"));
+        assert!(parsed.is_ok());
     }
 
     #[test]

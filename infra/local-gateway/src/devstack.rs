@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 const COURSE_ID: &str = "demo-course";
 /// Demo tokens are valid this long.
-const TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
+const TOKEN_TTL_SECS: i64 = 24 * 3600;
 
 struct DemoUser {
     id: &'static str,

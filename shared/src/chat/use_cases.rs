@@ -31,13 +31,16 @@ impl MessageAt {
     pub fn parse(message_id: &str, community_id: Option<&str>) -> Result<Self> {
         Ok(Self {
             message_id: crate::ids::parse_ulid("message", message_id)?,
-            community_id: community_id.map(str::to_string),
+            community_id: community_id
+                .map(|c| crate::ids::parse_ulid("community", c))
+                .transpose()?,
         })
     }
 }
 
 /// Loads the access to a message's community (one GetItem for the message's reference, then the
-/// guard); 404 if there is no such message or the client named another community.
+/// guard); 404 "message not found" if there is no such message, the client named another
+/// community, or the caller may not see its community.
 async fn access_to_message(
     db: &Db,
     caller: &Principal,
@@ -50,7 +53,11 @@ async fn access_to_message(
     if at.community_id.as_ref().is_some_and(|c| *c != community_id) {
         return Err(Error::NotFound("message"));
     }
-    let access = Access::load(db, caller, &community_id, now).await?;
+    // A message in a community the caller may not see answers exactly like an unknown one.
+    let access = match Access::load(db, caller, &community_id, now).await {
+        Err(Error::NotFound(_)) => return Err(Error::NotFound("message")),
+        other => other?,
+    };
     tracing::Span::current().record("community_id", community_id.as_str());
     Ok(access)
 }
@@ -333,7 +340,8 @@ pub async fn mark_read(
     Ok(Read { receipt, unread })
 }
 
-/// `typing` to the others in the community; never stored. Receivers clear the indicator after
+/// `typing` to the others in the community; never stored, at most [`crate::ratelimit::TYPING`]
+/// per user. Receivers clear the indicator after
 /// 3 seconds without a new one, so a client repeats `is_typing: true` while typing goes on.
 #[tracing::instrument(skip_all, fields(community_id, user_id = %caller.user_id))]
 pub async fn typing(
@@ -347,6 +355,9 @@ pub async fn typing(
     tracing::Span::current().record("community_id", community_id);
     let access = Access::load(db, caller, community_id, now).await?;
     access.require(Action::Chat)?;
+    // One UpdateItem per indicator; over the limit the sender gets a `rate_limited` error
+    // event and no one else anything.
+    crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::TYPING, now).await?;
     let payload = realtime::event(
         "typing",
         serde_json::json!({

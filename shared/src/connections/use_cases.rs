@@ -3,8 +3,8 @@
 //! [`crate::store::connections`] and tells the community when a user came online or went.
 
 use super::{Connection, Online, Presence};
-use crate::access::{Access, Action};
-use crate::auth::Principal;
+use crate::access::{Access, Action, Roster};
+use crate::auth::{Principal, Role};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realtime::{self, Pusher};
@@ -143,5 +143,20 @@ pub async fn online(
     tracing::Span::current().record("community_id", community_id);
     let access = Access::load(db, caller, community_id, now).await?;
     access.require(Action::Read)?;
-    store::online(db, community_id).await
+    let online = store::online(db, community_id).await?;
+    // Only those who may read the community now: a member whose enrollment ended is not shown
+    // while their socket stays open. One BatchGetItem per 50 users online (the roster's
+    // cheaper read beyond).
+    let users: Vec<String> = online.iter().map(|o| o.user_id.clone()).collect();
+    let roster = Roster::for_users(db, &access.community, &users, now)
+        .await?
+        .with_roles(
+            online
+                .iter()
+                .map(|o| (o.user_id.clone(), o.role.unwrap_or(Role::Student))),
+        );
+    Ok(online
+        .into_iter()
+        .filter(|o| roster.allows(&o.user_id, Action::Read))
+        .collect())
 }

@@ -96,6 +96,10 @@ pub struct Notification {
     #[serde(default)]
     pub read_at: Option<String>,
     pub created_at: String,
+    /// The moderator's reason of a rejection, the flagger's of a flag: the one text a
+    /// notification keeps, because it is not the object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A notification id that is the same every time the same job reaches the same recipient (so

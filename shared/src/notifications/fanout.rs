@@ -252,10 +252,14 @@ async fn reply_audience(db: &Db, post: &super::jobs::PostRef) -> Result<Vec<Stri
 
 // ---------------------------------------------------------------- writing and pushing
 
-/// What the texts of a job's notifications need beyond the job itself.
+/// What the texts of a job's notifications need beyond the job itself: the community's title,
+/// and the object as it is now (one GetItem: the post or message may have been edited or
+/// deleted since the job was written), with its thread's title for a reply (one more).
 struct Context {
     community_title: String,
+    post: Option<crate::posts::Post>,
     root_title: Option<String>,
+    message: Option<crate::chat::Message>,
     actor_name: String,
 }
 
@@ -265,12 +269,21 @@ impl Context {
             .await?
             .map(|c| c.title)
             .unwrap_or_default();
-        let root_title = match &job.post {
-            Some(p) if p.parent_id.is_some() => crate::posts::fetch(db, &p.root_id)
-                .await?
-                .and_then(|r| r.title),
-            Some(p) => p.title.clone(),
+        let post = match &job.post {
+            Some(p) => crate::posts::fetch(db, &p.id).await?,
             None => None,
+        };
+        let root_title = match (&job.post, &post) {
+            (Some(p), Some(_)) if p.parent_id.is_some() => crate::posts::fetch(db, &p.root_id)
+                .await?
+                .filter(|r| !r.is_deleted)
+                .and_then(|r| r.title),
+            (_, Some(live)) => live.title.clone(),
+            _ => None,
+        };
+        let message = match (&job.post, &job.message) {
+            (None, Some(m)) => crate::store::chat::get(db, &job.community_id, &m.id).await?,
+            _ => None,
         };
         let actor_name = match &job.actor.name {
             Some(n) => n.clone(),
@@ -281,9 +294,31 @@ impl Context {
         };
         Ok(Self {
             community_title,
+            post,
             root_title,
+            message,
             actor_name,
         })
+    }
+
+    /// The object as the notifier sees it now. The recipients were checked by the roster; a
+    /// pending post stays shown to the moderators it was sent to.
+    fn live(&self, job: &Job) -> super::shown::Live<'_> {
+        use super::shown::Live;
+        match (&job.post, &job.message) {
+            (Some(_), _) => match &self.post {
+                Some(p) if !p.is_deleted => Live::Post {
+                    post: p,
+                    root_title: self.root_title.as_deref(),
+                },
+                _ => Live::Gone("post"),
+            },
+            (None, Some(_)) => match &self.message {
+                Some(m) if !m.is_deleted => Live::Message(m),
+                _ => Live::Gone("message"),
+            },
+            (None, None) => Live::Gone("post"),
+        }
     }
 }
 
@@ -305,45 +340,14 @@ fn render(job: &Job, d: &Delivery, ctx: &Context) -> Notification {
         },
     };
     let who = actor.name.clone().unwrap_or_default();
-    let snippet = &job.snippet;
-    let community = &ctx.community_title;
-    let (title, message) = match d.kind {
-        Kind::NewPost if job.kind == JobKind::PostPending => (
-            format!("A post awaits approval in {community}"),
-            format!("{who} posted \"{snippet}\""),
-        ),
-        Kind::NewPost => (
-            format!("New post in {community}"),
-            format!("{who} posted \"{snippet}\""),
-        ),
-        Kind::NewReply => (
-            "New reply".to_string(),
-            format!(
-                "{who} replied in \"{}\": {snippet}",
-                ctx.root_title.as_deref().unwrap_or(community)
-            ),
-        ),
-        Kind::NewMention => (format!("{who} mentioned you"), snippet.clone()),
-        Kind::NewMessage => (format!("{who} replied to your message"), snippet.clone()),
-        Kind::PostApproved => (
-            "Your post was approved".to_string(),
-            format!("\"{snippet}\" is now visible in {community}"),
-        ),
-        Kind::PostRejected => (
-            "Your post was rejected".to_string(),
-            match &job.reason {
-                Some(r) => format!("\"{snippet}\": {r}"),
-                None => format!("\"{snippet}\" was not approved"),
-            },
-        ),
-        Kind::PostFlagged => (
-            format!("A post was flagged in {community}"),
-            format!(
-                "\"{snippet}\": {}",
-                job.reason.as_deref().unwrap_or("no reason given")
-            ),
-        ),
+    let reason = match d.kind {
+        Kind::PostRejected | Kind::PostFlagged => job.reason.clone(),
+        _ => None,
     };
+    let live = ctx.live(job);
+    let (title, message) =
+        super::shown::texts(d.kind, &who, &ctx.community_title, live, reason.as_deref());
+    let reason = reason.filter(|_| !matches!(live, super::shown::Live::Gone(_)));
     let target = match (&job.post, &job.message) {
         (Some(p), _) => Target {
             kind: "post".into(),
@@ -376,6 +380,7 @@ fn render(job: &Job, d: &Delivery, ctx: &Context) -> Notification {
         is_read: false,
         read_at: None,
         created_at: job.created_at.clone(),
+        reason,
     }
 }
 

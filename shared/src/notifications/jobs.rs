@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 /// Characters of the post or message text carried in a job and shown in a notification.
 pub const SNIPPET_CHARS: usize = 140;
 
-fn snippet(text: &str) -> String {
+pub fn snippet(text: &str) -> String {
     let text = text.trim();
     if text.chars().count() <= SNIPPET_CHARS {
         return text.to_string();

@@ -112,15 +112,25 @@ pub async fn unsubscribe(db: &Db, conn: &Connection, community_id: &str) -> Resu
 /// Adjusts a user's connection count in a community; removes the row when it reaches zero.
 async fn presence_add(db: &Db, community_id: &str, conn: &Connection, delta: i64) -> Result<i64> {
     let key = keys::presence(community_id, &conn.user_id);
+    // The platform role rides along so the online list can ask the guard about each user.
+    let role = conn.role.unwrap_or(crate::auth::Role::Student);
     let out = db
         .update_item(&key)
-        .update_expression("ADD connections :d SET user_id = :u, #n = :name, #t = :ttl")
+        .update_expression("ADD connections :d SET user_id = :u, #n = :name, #t = :ttl, #r = :role")
         .expression_attribute_names("#n", "name")
         .expression_attribute_names("#t", "ttl")
+        .expression_attribute_names("#r", "role")
         .expression_attribute_values(":d", n(delta))
         .expression_attribute_values(":u", s(&conn.user_id))
         .expression_attribute_values(":name", s(&conn.name))
         .expression_attribute_values(":ttl", n(conn.ttl))
+        .expression_attribute_values(
+            ":role",
+            s(serde_json::to_value(role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()),
+        )
         .return_values(ReturnValue::UpdatedNew)
         .send()
         .await

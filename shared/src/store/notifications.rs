@@ -347,3 +347,46 @@ pub async fn thread_authors(db: &Db, root_id: &str) -> Result<Vec<String>> {
         .filter_map(|item| attr_s(item, "author_id"))
         .collect())
 }
+
+// ---------------------------------------------------------------- what notifications show
+
+/// The live objects a page of notifications points at: posts by id and chat messages by
+/// (community, id), in BatchGetItems of 100 keys (one for a page of up to 100 notifications
+/// about messages or top-level posts; two when every one is a reply, whose thread's title is
+/// read too). Missing objects are simply absent from the answer.
+pub async fn targets(
+    db: &Db,
+    posts: &[String],
+    messages: &[(String, String)],
+) -> Result<(
+    HashMap<String, crate::posts::model::Post>,
+    HashMap<String, crate::chat::Message>,
+)> {
+    let keys: Vec<Key> = posts
+        .iter()
+        .map(|id| keys::post(id))
+        .chain(
+            messages
+                .iter()
+                .map(|(community, id)| keys::chat_message(community, id)),
+        )
+        .collect();
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(100) {
+        found.extend(db.get_many(chunk).await?);
+    }
+    let mut found = found.into_iter();
+    let mut live_posts = HashMap::new();
+    for id in posts {
+        if let Some(Some(item)) = found.next() {
+            live_posts.insert(id.clone(), from_item::<crate::posts::model::Post>(item)?);
+        }
+    }
+    let mut live_messages = HashMap::new();
+    for (_, id) in messages {
+        if let Some(Some(item)) = found.next() {
+            live_messages.insert(id.clone(), from_item::<crate::chat::Message>(item)?);
+        }
+    }
+    Ok((live_posts, live_messages))
+}

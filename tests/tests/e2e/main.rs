@@ -6,6 +6,7 @@ mod chat;
 mod events;
 mod gateway;
 mod groups;
+mod hardening;
 mod identity;
 mod lms;
 mod notifications;

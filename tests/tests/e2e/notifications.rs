@@ -684,6 +684,7 @@ async fn mark_all_as_read_handles_hundreds_of_unread_notifications() {
             is_read: false,
             read_at: None,
             created_at: "2026-11-23T10:00:00.000Z".into(),
+            reason: None,
         };
         async move {
             let written = shared::store::notifications::insert_many(&db, vec![n], ttl)

@@ -22,6 +22,7 @@ fn notification(user: &str, id: &str) -> Notification {
         is_read: false,
         read_at: None,
         created_at: "2026-11-23T10:00:00.000Z".into(),
+        reason: None,
     }
 }
 

@@ -117,7 +117,7 @@ proptest! {
 
     #[test]
     fn when_a_frame_names_an_unknown_field_it_is_refused_with_422(
-        kind in prop::sample::select(&TYPES[..7]),
+        kind in prop::sample::select(TYPES),
         extra in "[a-z]{1,12}".prop_filter("unknown", |f| !FIELDS.contains(&f.as_str())),
     ) {
         let body = json!({ "type": kind, extra: 1 }).to_string();
@@ -126,12 +126,23 @@ proptest! {
     }
 
     #[test]
-    fn when_a_client_id_is_huge_the_echoed_one_is_cut_to_64_characters(
-        client_id in "\\PC{65,300}"
+    fn when_a_client_id_breaks_the_rule_it_is_refused_on_every_frame_and_never_echoed(
+        kind in prop::sample::select(TYPES),
+        client_id in "\\PC{65,300}|.*[^A-Za-z0-9_.:-].*|",
     ) {
-        let body = json!({ "type": "dance", "client_id": client_id }).to_string();
+        let body = json!({ "type": kind, "client_id": client_id }).to_string();
         let (echoed, parsed) = parse(&body);
-        prop_assert_eq!(echoed.unwrap().chars().count(), 64);
-        prop_assert_eq!(parsed.unwrap_err().status(), 400);
+        prop_assert_eq!(echoed, None);
+        prop_assert_eq!(parsed.unwrap_err().status(), 422);
+    }
+
+    #[test]
+    fn when_a_frame_repeats_a_key_it_is_refused_with_422(
+        kind in prop::sample::select(TYPES),
+        key in prop::sample::select(FIELDS),
+    ) {
+        let body = format!(r#"{{"type":"{kind}","{key}":"01JF0C0MMVN1TY000000000000","{key}":"x"}}"#);
+        let (_, parsed) = parse(&body);
+        prop_assert_eq!(parsed.unwrap_err().status(), 422);
     }
 }
