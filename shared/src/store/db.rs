@@ -69,52 +69,32 @@ impl Refused {
 }
 
 impl Tx {
-    pub fn len(&self) -> usize {
-        self.actions.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+    fn push(&mut self, name: Option<&'static str>, action: TransactWriteItem) -> &mut Self {
+        self.actions.push((action, name));
+        self
     }
 
     /// A Put without a condition.
     pub fn put(&mut self, item: Item) -> Result<&mut Self> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(Error::internal)?;
-        self.actions
-            .push((TransactWriteItem::builder().put(put).build(), None));
-        Ok(self)
+        self.put_with(None, Put::builder().set_item(Some(item)))
     }
 
     /// A Put of an item that must not exist yet; `name` is the rule that fails otherwise.
     pub fn put_new(&mut self, name: &'static str, item: Item) -> Result<&mut Self> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
-        self.actions
-            .push((TransactWriteItem::builder().put(put).build(), Some(name)));
-        Ok(self)
+        self.put_with(
+            Some(name),
+            Put::builder()
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)"),
+        )
     }
 
     /// A check that an item exists, named after the rule it proves.
     pub fn require_exists(&mut self, name: &'static str, key: &Key) -> Result<&mut Self> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_item(key)))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
-        self.actions.push((
-            TransactWriteItem::builder().condition_check(check).build(),
-            Some(name),
-        ));
-        Ok(self)
+        self.check(
+            name,
+            check_of(key).condition_expression("attribute_exists(PK)"),
+        )
     }
 
     /// A Put built by the caller (its table is set here); named if it carries a condition.
@@ -127,9 +107,7 @@ impl Tx {
             .table_name(&self.table)
             .build()
             .map_err(Error::internal)?;
-        self.actions
-            .push((TransactWriteItem::builder().put(put).build(), name));
-        Ok(self)
+        Ok(self.push(name, TransactWriteItem::builder().put(put).build()))
     }
 
     /// An Update built by the caller (its table is set here); named if it carries a condition.
@@ -142,9 +120,7 @@ impl Tx {
             .table_name(&self.table)
             .build()
             .map_err(Error::internal)?;
-        self.actions
-            .push((TransactWriteItem::builder().update(update).build(), name));
-        Ok(self)
+        Ok(self.push(name, TransactWriteItem::builder().update(update).build()))
     }
 
     /// A Delete built by the caller (its table is set here); named if it carries a condition.
@@ -157,9 +133,7 @@ impl Tx {
             .table_name(&self.table)
             .build()
             .map_err(Error::internal)?;
-        self.actions
-            .push((TransactWriteItem::builder().delete(delete).build(), name));
-        Ok(self)
+        Ok(self.push(name, TransactWriteItem::builder().delete(delete).build()))
     }
 
     /// A ConditionCheck built by the caller (its table is set here), named after its rule.
@@ -172,15 +146,14 @@ impl Tx {
             .table_name(&self.table)
             .build()
             .map_err(Error::internal)?;
-        self.actions.push((
-            TransactWriteItem::builder().condition_check(check).build(),
+        Ok(self.push(
             Some(name),
-        ));
-        Ok(self)
+            TransactWriteItem::builder().condition_check(check).build(),
+        ))
     }
 }
 
-/// An Update of one item's key, for [`Tx::update`] or [`Db::update`].
+/// An Update of one item's key, for [`Tx::update`].
 pub fn update_of(key: &Key) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
     Update::builder().set_key(Some(key_item(key)))
 }
