@@ -214,6 +214,7 @@ async fn create_course(
         post_count: 0,
         created_at: now.into(),
         updated_at: now.into(),
+        ..Default::default()
     };
     let members: Vec<Member> = instructors
         .iter()

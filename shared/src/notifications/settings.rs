@@ -82,6 +82,10 @@ pub struct PreferencesInput {
     pub post_approved: Option<bool>,
     pub post_rejected: Option<bool>,
     pub post_flagged: Option<bool>,
+    pub announcement: Option<bool>,
+    pub answer_accepted: Option<bool>,
+    pub answer_endorsed: Option<bool>,
+    pub marked_duplicate: Option<bool>,
 }
 
 impl PreferencesInput {
@@ -94,6 +98,10 @@ impl PreferencesInput {
             Kind::PostApproved => self.post_approved,
             Kind::PostRejected => self.post_rejected,
             Kind::PostFlagged => self.post_flagged,
+            Kind::Announcement => self.announcement,
+            Kind::AnswerAccepted => self.answer_accepted,
+            Kind::AnswerEndorsed => self.answer_endorsed,
+            Kind::MarkedDuplicate => self.marked_duplicate,
         }
     }
 }
