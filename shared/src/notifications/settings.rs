@@ -153,7 +153,8 @@ mod tests {
     #[test]
     fn preferences_list_every_type() {
         let v = view(&[Kind::NewPost]);
-        assert_eq!(v.len(), 7);
+        assert_eq!(v.len(), Kind::ALL.len());
+        assert!(v["announcement"] && v["marked_duplicate"]);
         assert!(!v["new_post"]);
         assert!(v["new_reply"]);
     }
