@@ -340,6 +340,32 @@ pub async fn create_reply(
         .0)
 }
 
+/// Creates a post or a reply from a request body as parsed: with the community in the path, a
+/// caller who may not post there gets 403/404 whatever the body holds (SPEC §8); a body that
+/// names its community in itself must parse to name it.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id))]
+pub async fn create_from_body(
+    db: &Db,
+    ids: &dyn Ids,
+    principal: &Principal,
+    path_community: Option<&str>,
+    input: Result<NewPost>,
+    now: DateTime<Utc>,
+) -> Result<PostView> {
+    let input = match (input, path_community) {
+        (Ok(input), _) => input,
+        (Err(e), Some(community)) => {
+            let access = Access::load(db, principal, community, now).await?;
+            access.require_write(Action::Post)?;
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
+    Ok(publish_new(db, ids, principal, path_community, input, now)
+        .await?
+        .0)
+}
+
 /// Creates a post or a reply (as the body says), with ULIDs for ids. Kept for callers of the
 /// earlier signature; the event answered is the one whose job was queued with the post.
 pub async fn create(

@@ -31,15 +31,10 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             ok(&posts::list_posts(db, cursors, &caller, &community, &filter, &page, now).await?)
         }
         Endpoint::CreatePost(community) => {
-            // A body that is not a post cannot name its community: 400 before any decision.
-            // Every rule of a well-formed post is judged after the caller's right to post.
-            let input: NewPost = json_body(&req)?;
-            let view = if input.parent.is_some() {
-                posts::create_reply(db, ids, &caller, community.as_deref(), input, now).await?
-            } else {
-                posts::create_post(db, ids, &caller, community.as_deref(), input, now).await?
-            };
-            created(&view)
+            // Every rule of the body is judged after the caller's right to post (SPEC §8).
+            let input = json_body::<NewPost>(&req);
+            let path = community.as_deref();
+            created(&posts::create_from_body(db, ids, &caller, path, input, now).await?)
         }
         Endpoint::GroupPosts(community) => {
             let (filter, page) = list_params(&query(&req))?;
