@@ -140,8 +140,8 @@ async fn questions_take_answers_accepted_endorsed_resolved_and_the_filters_find_
         let c = c.clone();
         async move { ids(&get(&a, &format!("{POSTS}/?community={c}&{path}")).await) }
     };
-    assert_eq!(unanswered("unanswered=true").await, [qid.clone()]);
-    assert_eq!(unanswered("kind=question").await, [qid.clone()]);
+    assert_eq!(unanswered("unanswered=true").await, [qid.as_str()]);
+    assert_eq!(unanswered("kind=question").await, [qid.as_str()]);
     assert_eq!(unanswered("kind=discussion").await, [id_of(&discussion)]);
 
     // Only the question's author or staff accept, only answers, one at a time.
@@ -154,7 +154,7 @@ async fn questions_take_answers_accepted_endorsed_resolved_and_the_filters_find_
     );
     let r = a
         .post(
-            &url(&discussion["id"].as_str().unwrap(), "accept"),
+            &url(discussion["id"].as_str().unwrap(), "accept"),
             json!({}),
         )
         .await;
@@ -221,8 +221,8 @@ async fn questions_take_answers_accepted_endorsed_resolved_and_the_filters_find_
         (200, json!(true)),
         "{r:?}"
     );
-    assert_eq!(unanswered("resolved=true").await, [qid.clone()]);
-    assert_eq!(unanswered("resolved=false").await, [staff_q.clone()]);
+    assert_eq!(unanswered("resolved=true").await, [qid.as_str()]);
+    assert_eq!(unanswered("resolved=false").await, [staff_q.as_str()]);
     assert_eq!(m.post(&url(&qid, "unresolve"), json!({})).await.status, 200);
     assert!(unanswered("resolved=true").await.is_empty());
 
@@ -414,7 +414,7 @@ async fn anonymous_posts_never_reveal_their_author_to_another_student() {
         assert_eq!(seen["anonymous"], true);
     }
     let staff_list = get(&m, &format!("{POSTS}/?community={c}&author={}", secret.id)).await;
-    assert_eq!(ids(&staff_list), [anon_q.clone()]);
+    assert_eq!(ids(&staff_list), [anon_q.as_str()]);
 }
 
 #[tokio::test]
@@ -450,12 +450,12 @@ async fn staff_only_posts_are_seen_by_their_author_and_staff_and_replies_inherit
     let thread = get(&a, &url(&pid, "")).await;
     assert_eq!(
         ids(&json!({ "results": thread["replies"] })),
-        [answer.clone()]
+        [answer.as_str()]
     );
     assert_eq!(get(&a, &url(&answer, "")).await["audience"], "staff");
     assert_eq!(
         ids(&get(&m, &format!("{POSTS}/?community={c}")).await),
-        [pid.clone()]
+        [pid.as_str()]
     );
     // A reply does not choose its audience.
     let r = a
@@ -539,7 +539,7 @@ async fn tags_and_duplicates_follow_their_rules_and_bad_input_writes_nothing() {
     question(&a, &c, "Untagged").await;
     assert_eq!(
         ids(&get(&st, &format!("{POSTS}/?community={c}&tag=hw1")).await),
-        [oid.clone()]
+        [oid.as_str()]
     );
 
     // Duplicates: moderators close a question as a duplicate of a post of the same community.
