@@ -566,7 +566,8 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
         JobKind::PostPending
     );
 
-    // The approval's job would take id 3: occupied, the approval fails and changes nothing.
+    // The approval's job would take id 3 (its audit entry 4): occupied, the approval fails and
+    // changes nothing.
     db.put_item()
         .set_item(Some(
             to_item(&keys::notification_job(&ids.nth(3)), &serde_json::json!({})).unwrap(),
@@ -593,15 +594,15 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
     let approved = approve().await.unwrap();
     assert_eq!(approved.status, PostStatus::Approved);
     assert_eq!(
-        f.job(&ids.nth(4)).await.unwrap().job.kind,
+        f.job(&ids.nth(5)).await.unwrap().job.kind,
         JobKind::PostApproved
     );
     assert_eq!(f.post_count().await, 1);
 
-    // A flag's job would take id 5: occupied, no flag and no counter; retried, it lands.
+    // A flag's job would take id 7: occupied, no flag and no counter; retried, it lands.
     db.put_item()
         .set_item(Some(
-            to_item(&keys::notification_job(&ids.nth(5)), &serde_json::json!({})).unwrap(),
+            to_item(&keys::notification_job(&ids.nth(7)), &serde_json::json!({})).unwrap(),
         ))
         .send()
         .await
@@ -619,12 +620,12 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
     assert!(db.get::<Flag>(&flag_key).await.unwrap().is_none());
     flag().await.unwrap();
     assert_eq!(
-        f.job(&ids.nth(6)).await.unwrap().job.kind,
+        f.job(&ids.nth(8)).await.unwrap().job.kind,
         JobKind::PostFlagged
     );
     assert_eq!(f.post(&held.id).await.unwrap().open_flag_count, 1);
 
-    // A rejection queues its job the same way (a second held post: ids 7, 8; rejection: 9).
+    // A rejection queues its job the same way (a second held post: ids 9, 10; rejection: 11).
     let other = posts::create_post(
         db,
         &ids,
@@ -646,7 +647,7 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
     .await
     .unwrap();
     assert_eq!(
-        f.job(&ids.nth(9)).await.unwrap().job.kind,
+        f.job(&ids.nth(11)).await.unwrap().job.kind,
         JobKind::PostRejected
     );
 }
