@@ -787,4 +787,58 @@ mod tests {
         let f = Facts { community: &c, ..f };
         assert_eq!(decide(&f, Action::Join), Hidden);
     }
+
+    #[test]
+    fn forum_actions_follow_the_roles_and_an_archive_refuses_writes_but_to_admins() {
+        let roles = [
+            (Role::Student, Some(CommunityRole::Member)),
+            (Role::Student, Some(CommunityRole::Moderator)),
+            (Role::Instructor, Some(CommunityRole::Instructor)),
+            (Role::Admin, None),
+        ];
+        // (action, allowed for member, moderator, instructor, admin)
+        let rows = [
+            (Action::Announce, [false, true, true, true]),
+            (Action::Endorse, [false, true, true, true]),
+            (Action::ManageTags, [false, false, true, true]),
+            (Action::Archive, [false, false, true, true]),
+            (Action::ReadAudit, [false, false, true, true]),
+            (Action::Post, [true, true, true, true]),
+            (Action::Chat, [true, true, true, true]),
+        ];
+        let now = Utc::now();
+        for archived in [false, true] {
+            for (action, allowed) in rows {
+                for ((role, membership), allowed) in roles.iter().zip(allowed) {
+                    let p = principal(*role);
+                    let mut c = community(Visibility::Public, true, &[]);
+                    c.is_archived = archived;
+                    let m = membership.map(member);
+                    let e = enrollment(true, None);
+                    let f = Facts {
+                        principal: &p,
+                        community: &c,
+                        membership: m.as_ref(),
+                        enrollment: Some(&e),
+                        now,
+                    };
+                    let expected = match (allowed, archived && action.writes(), *role) {
+                        (false, _, _) => Forbidden,
+                        (true, true, Role::Admin) | (true, false, _) => Allow,
+                        (true, true, _) => Archived,
+                    };
+                    assert_eq!(
+                        decide(&f, action),
+                        expected,
+                        "{action:?} {role:?} {archived}"
+                    );
+                    let write = match decide_write(&f, Action::Read) {
+                        d if archived && *role != Role::Admin => d == Archived,
+                        d => d == Allow,
+                    };
+                    assert!(write, "editing one's own post, {role:?} {archived}");
+                }
+            }
+        }
+    }
 }
