@@ -8,7 +8,7 @@ use crate::auth::{Principal, Role};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realtime::{self, Pusher};
-use crate::store::connections::{self as store, Subscribed, Unsubscribed};
+use crate::store::connections::{self as store, Granted, Subscribed, Unsubscribed};
 use chrono::{DateTime, Utc};
 
 fn joined(s: Subscribed) -> Presence {
@@ -33,9 +33,18 @@ pub async fn identify(db: &Db, connection_id: &str) -> Result<Connection> {
         .ok_or_else(|| Error::Unauthorized("connection is not registered; reconnect".into()))
 }
 
+/// How often a subscription is decided again when the facts under its grant changed between the
+/// guard's read and the write (a revocation racing it).
+const GRANT_ATTEMPTS: usize = 3;
+
+fn facts_kept_changing() -> Error {
+    Error::Conflict("your access to this community is changing; try again".into())
+}
+
 /// Registers a new connection of `caller` (already authenticated) and subscribes it to
 /// `community_id` if given; a caller who may not read that community is refused before anything
-/// is written.
+/// is written. Record, index row and subscription go in one transaction that checks the facts
+/// the read grant rests on.
 #[tracing::instrument(skip_all, fields(community_id, user_id = %caller.user_id, connection_id = connection_id))]
 pub async fn connect(
     db: &Db,
@@ -45,33 +54,30 @@ pub async fn connect(
     connection_id: &str,
     community_id: Option<&str>,
 ) -> Result<Connection> {
-    let access = match community_id {
-        Some(id) => {
-            tracing::Span::current().record("community_id", id);
-            let access = Access::load(db, caller, id, now).await?;
-            access.require(Action::Read)?;
-            Some(access)
-        }
-        None => None,
+    let Some(id) = community_id else {
+        let conn = Connection::open(connection_id, caller, now);
+        store::register(db, &conn, None).await?;
+        return Ok(conn);
     };
-    let mut conn = Connection::open(connection_id, caller, now);
-    store::register(db, &conn).await?;
-    if let Some(access) = access {
-        let id = &access.community.id;
-        let presence = joined(store::subscribe(db, &conn, id).await?);
-        conn.communities.push(id.clone());
-        realtime::announce_presence(
-            db,
-            pusher,
-            &conn,
-            id,
-            Some(&access.community),
-            presence,
-            now,
-        )
-        .await;
+    tracing::Span::current().record("community_id", id);
+    for _ in 0..GRANT_ATTEMPTS {
+        let access = Access::load(db, caller, id, now).await?;
+        access.require(Action::Read)?;
+        let grant = access
+            .read_grant()
+            .ok_or_else(|| Error::internal("the guard allowed reading without a read grant"))?;
+        let mut conn = Connection::open(connection_id, caller, now);
+        conn.communities.push(access.community.id.clone());
+        if store::register(db, &conn, Some((&access.community.id, &grant))).await?
+            == Granted::FactsChanged
+        {
+            continue;
+        }
+        let presence = joined(store::count_in(db, &conn, &access.community.id).await?);
+        realtime::announce_presence(db, pusher, &conn, &access.community.id, presence, now).await;
+        return Ok(conn);
     }
-    Ok(conn)
+    Err(facts_kept_changing())
 }
 
 /// Removes a connection's records and tells each community its user left (their last
@@ -87,8 +93,7 @@ pub async fn disconnect(
         return Ok(None);
     };
     for community_id in store::remove(db, &conn).await? {
-        realtime::announce_presence(db, pusher, &conn, &community_id, None, Presence::Left, now)
-            .await;
+        realtime::announce_presence(db, pusher, &conn, &community_id, Presence::Left, now).await;
     }
     Ok(Some(conn))
 }
@@ -104,14 +109,102 @@ pub async fn subscribe(
     client_id: Option<&str>,
 ) -> Result<()> {
     tracing::Span::current().record("community_id", community_id);
-    let access = Access::load(db, &conn.principal(), community_id, now).await?;
-    access.require(Action::Read)?;
-    let presence = joined(store::subscribe(db, conn, community_id).await?);
-    let community = Some(&access.community);
-    realtime::announce_presence(db, pusher, conn, community_id, community, presence, now).await;
+    let mut subscribed = None;
+    for _ in 0..GRANT_ATTEMPTS {
+        let access = Access::load(db, &conn.principal(), community_id, now).await?;
+        access.require(Action::Read)?;
+        let grant = access
+            .read_grant()
+            .ok_or_else(|| Error::internal("the guard allowed reading without a read grant"))?;
+        if let Granted::Done(s) = store::subscribe(db, conn, community_id, &grant).await? {
+            subscribed = Some(s);
+            break;
+        }
+    }
+    let presence = joined(subscribed.ok_or_else(facts_kept_changing)?);
+    realtime::announce_presence(db, pusher, conn, community_id, presence, now).await;
     let body = serde_json::json!({ "community_id": community_id, "client_id": client_id });
     let payload = realtime::event("subscribed", body, &crate::clock::iso(now));
     realtime::reply(pusher, &conn.connection_id, &payload).await
+}
+
+/// What [`refresh_access`] did to one user's subscriptions in a community.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Rows whose `access_until` was rewritten (the holder may still read).
+    pub kept: usize,
+    /// Rows removed (the holder may not read any more).
+    pub removed: usize,
+}
+
+/// Makes a user's subscription rows in a community agree with their access now: called by every
+/// change of a fact the guard reads for them there (membership, enrollment, course instructor
+/// role), after that change is stored. Each row's holder is judged again by the guard with the
+/// platform role the row carries; a row whose holder may still read gets the new end of their
+/// access, the others are removed (with their presence count; nothing is pushed: the holder
+/// simply stops receiving). One consistent Query of the user's connections, one BatchGetItem, then
+/// per row one guard read and one write; nothing at all if the user has no open connection.
+#[tracing::instrument(skip_all, fields(community_id, user_id))]
+pub async fn refresh_access(
+    db: &Db,
+    community_id: &str,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Refreshed> {
+    let mut done = Refreshed::default();
+    for (sub, conn) in store::subscriptions_of(db, community_id, user_id).await? {
+        let mut settled = false;
+        for _ in 0..GRANT_ATTEMPTS {
+            let principal = match &conn {
+                Some(c) => c.principal(),
+                None => Principal {
+                    user_id: sub.user_id.clone(),
+                    role: sub.role.unwrap_or(Role::Student),
+                    name: String::new(),
+                    username: None,
+                },
+            };
+            let grant = Access::load_many(db, &principal, &[community_id.to_string()], now)
+                .await?
+                .pop()
+                .and_then(|a| a.read_grant());
+            match grant {
+                Some(grant) => {
+                    if store::set_access(db, community_id, &sub, &grant).await? == Granted::Done(())
+                    {
+                        done.kept += 1;
+                        settled = true;
+                        break;
+                    }
+                }
+                None => {
+                    match &conn {
+                        Some(c) => {
+                            store::unsubscribe(db, c, community_id).await?;
+                        }
+                        None => {
+                            store::delete_subscription(db, community_id, &sub.connection_id).await?
+                        }
+                    }
+                    done.removed += 1;
+                    settled = true;
+                    break;
+                }
+            }
+        }
+        if !settled {
+            // The facts kept changing under us: remove the row rather than let it outlive the
+            // access; the client's next subscribe decides again.
+            store::delete_subscription(db, community_id, &sub.connection_id).await?;
+            done.removed += 1;
+        }
+    }
+    tracing::info!(
+        kept = done.kept,
+        removed = done.removed,
+        "subscriptions refreshed"
+    );
+    Ok(done)
 }
 
 /// Stops a connection's subscription (idempotent; no access needed) and answers `unsubscribed`.
@@ -126,7 +219,7 @@ pub async fn unsubscribe(
 ) -> Result<()> {
     tracing::Span::current().record("community_id", community_id);
     let presence = left(store::unsubscribe(db, conn, community_id).await?);
-    realtime::announce_presence(db, pusher, conn, community_id, None, presence, now).await;
+    realtime::announce_presence(db, pusher, conn, community_id, presence, now).await;
     let body = serde_json::json!({ "community_id": community_id, "client_id": client_id });
     let payload = realtime::event("unsubscribed", body, &crate::clock::iso(now));
     realtime::reply(pusher, &conn.connection_id, &payload).await

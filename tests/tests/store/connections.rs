@@ -7,8 +7,15 @@ use e2e::TestTable;
 use shared::auth::Role;
 use shared::connections::Connection;
 use shared::connections::use_cases as connections;
+use shared::model::grant::ReadGrant;
 use shared::realtime::{self, Pruned};
-use shared::store::connections::{self as store, Subscribed, Unsubscribed};
+use shared::store::connections::{self as store, Granted, Subscribed, Unsubscribed};
+
+/// A grant resting on nothing stored (an admin's): the store tests' subscriptions.
+const OPEN: ReadGrant = ReadGrant {
+    until: None,
+    rests_on: Vec::new(),
+};
 
 const C: &str = "01JF0C0MMVN1TY000000000001";
 const D: &str = "01JF0C0MMVN1TY000000000002";
@@ -22,24 +29,24 @@ async fn presence_counts_follow_subscriptions_and_subscribing_twice_changes_noth
         Connection::open("c1", &ann, now),
         Connection::open("c2", &ann, now),
     );
-    store::register(&t.db, &one).await.unwrap();
-    store::register(&t.db, &two).await.unwrap();
+    store::register(&t.db, &one, None).await.unwrap();
+    store::register(&t.db, &two, None).await.unwrap();
     assert_eq!(store::get(&t.db, "c1").await.unwrap(), Some(one.clone()));
     let mut mine = store::of_user(&t.db, "ann").await.unwrap();
     mine.sort();
     assert_eq!(mine, ["c1", "c2"]);
 
     assert_eq!(
-        store::subscribe(&t.db, &one, C).await.unwrap(),
-        Subscribed::New { connections: 1 }
+        store::subscribe(&t.db, &one, C, &OPEN).await.unwrap(),
+        Granted::Done(Subscribed::New { connections: 1 })
     );
     assert_eq!(
-        store::subscribe(&t.db, &one, C).await.unwrap(),
-        Subscribed::Already
+        store::subscribe(&t.db, &one, C, &OPEN).await.unwrap(),
+        Granted::Done(Subscribed::Already)
     );
     assert_eq!(
-        store::subscribe(&t.db, &two, C).await.unwrap(),
-        Subscribed::New { connections: 2 }
+        store::subscribe(&t.db, &two, C, &OPEN).await.unwrap(),
+        Granted::Done(Subscribed::New { connections: 2 })
     );
     let online = store::online(&t.db, C).await.unwrap();
     assert_eq!(online.len(), 1);
@@ -84,8 +91,8 @@ async fn expired_subscriptions_are_not_subscribers() {
         &person("ann", Role::Student),
         now - Duration::hours(3),
     );
-    store::register(&t.db, &old).await.unwrap();
-    store::subscribe(&t.db, &old, C).await.unwrap();
+    store::register(&t.db, &old, None).await.unwrap();
+    store::subscribe(&t.db, &old, C, &OPEN).await.unwrap();
     assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
 }
 
@@ -97,11 +104,11 @@ async fn a_410_prunes_an_older_connection_but_not_one_still_opening() {
     let young = Connection::open("young", &ann, now - Duration::seconds(5));
     let old = Connection::open("old", &ann, now - Duration::minutes(5));
     for conn in [&young, &old] {
-        store::register(&t.db, conn).await.unwrap();
-        store::subscribe(&t.db, conn, C).await.unwrap();
+        store::register(&t.db, conn, None).await.unwrap();
+        store::subscribe(&t.db, conn, C, &OPEN).await.unwrap();
     }
     let old = store::get(&t.db, "old").await.unwrap().unwrap();
-    store::subscribe(&t.db, &old, D).await.unwrap();
+    store::subscribe(&t.db, &old, D, &OPEN).await.unwrap();
 
     assert_eq!(
         realtime::prune(&t.db, "young", Some(C), now).await.unwrap(),
@@ -141,7 +148,16 @@ async fn a_410_removes_a_subscription_row_that_outlived_its_connection_record() 
         &person("ann", Role::Student),
         now - Duration::minutes(5),
     );
-    store::subscribe(&t.db, &ghost, C).await.ok(); // no record: only the row and the count
+    // No record: only the row.
+    super::fakes::put(
+        &t.db,
+        shared::db::to_item(
+            &shared::keys::subscription(C, "ghost"),
+            &ghost.subscription(&OPEN),
+        )
+        .unwrap(),
+    )
+    .await;
     assert_eq!(store::subscribers(&t.db, C, now).await.unwrap().len(), 1);
     assert_eq!(
         realtime::prune(&t.db, "ghost", Some(C), now).await.unwrap(),
@@ -213,4 +229,121 @@ async fn a_caller_who_may_not_read_the_community_is_refused_before_anything_is_w
     .unwrap_err();
     assert_eq!(e.status(), 403, "{e:?}");
     assert_eq!(store::get(&t.db, "conn-eve").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_subscription_is_skipped_once_its_holders_access_ends_by_the_clock() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let ann = Connection::open("c1", &person("ann", Role::Student), now);
+    store::register(&t.db, &ann, None).await.unwrap();
+    let grant = ReadGrant {
+        until: Some(now + Duration::minutes(5)),
+        rests_on: Vec::new(),
+    };
+    store::subscribe(&t.db, &ann, C, &grant).await.unwrap();
+    let before = store::subscribers(
+        &t.db,
+        C,
+        now + Duration::minutes(5) - Duration::milliseconds(1),
+    );
+    assert_eq!(before.await.unwrap().len(), 1);
+    let after = store::subscribers(&t.db, C, now + Duration::minutes(5));
+    assert!(after.await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_subscription_is_not_written_when_a_fact_of_its_grant_changed_after_the_guard_read_it() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let ann = person("ann", Role::Student);
+    community(&t.db, C, &[], &[&ann]).await;
+    let access = shared::access::Access::load(&t.db, &ann, C, now)
+        .await
+        .unwrap();
+    let grant = access.read_grant().expect("a member may read");
+    // The membership ends between the guard's read and the subscription's write.
+    shared::store::communities::delete_member(&t.db, C, "ann")
+        .await
+        .unwrap();
+    let conn = Connection::open("c1", &ann, now);
+    store::register(&t.db, &conn, None).await.unwrap();
+    assert_eq!(
+        store::subscribe(&t.db, &conn, C, &grant).await.unwrap(),
+        Granted::FactsChanged
+    );
+    let mut with_sub = Connection::open("c2", &ann, now);
+    with_sub.communities.push(C.into());
+    assert_eq!(
+        store::register(&t.db, &with_sub, Some((C, &grant)))
+            .await
+            .unwrap(),
+        Granted::FactsChanged
+    );
+    assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
+    assert_eq!(store::get(&t.db, "c2").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn refreshing_access_keeps_a_reader_and_removes_one_who_lost_it() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let (ann, bob) = (person("ann", Role::Student), person("bob", Role::Student));
+    community(&t.db, C, &[], &[&ann, &bob]).await;
+    let pusher = RecordingPusher::default();
+    for (who, id) in [(&ann, "conn-ann"), (&bob, "conn-bob"), (&bob, "conn-bob-2")] {
+        connections::connect(&t.db, &pusher, now, who, id, Some(C))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        connections::refresh_access(&t.db, C, "ann", now)
+            .await
+            .unwrap(),
+        connections::Refreshed {
+            kept: 1,
+            removed: 0
+        }
+    );
+    shared::store::communities::delete_member(&t.db, C, "bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        connections::refresh_access(&t.db, C, "bob", now)
+            .await
+            .unwrap(),
+        connections::Refreshed {
+            kept: 0,
+            removed: 2
+        }
+    );
+    let left: Vec<String> = store::subscribers(&t.db, C, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.connection_id)
+        .collect();
+    assert_eq!(left, ["conn-ann"]);
+    let online: Vec<String> = store::online(&t.db, C)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.user_id)
+        .collect();
+    assert_eq!(online, ["ann"], "bob's presence went with his rows");
+    assert!(
+        store::get(&t.db, "conn-bob")
+            .await
+            .unwrap()
+            .unwrap()
+            .communities
+            .is_empty(),
+        "the connection stays open, subscribed to nothing"
+    );
+    assert_eq!(
+        connections::refresh_access(&t.db, C, "nobody", now)
+            .await
+            .unwrap(),
+        connections::Refreshed::default()
+    );
 }
