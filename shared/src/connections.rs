@@ -112,7 +112,4 @@ pub struct Online {
     pub user_id: String,
     pub name: String,
     pub connections: i64,
-    /// The platform role of the user's connections (not shown; for the guard's roster).
-    #[serde(default, skip_serializing)]
-    pub role: Option<Role>,
 }

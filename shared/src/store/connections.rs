@@ -156,14 +156,19 @@ pub async fn subscribe(
             ));
         }
     }
-    let connections = presence_add(db, community_id, conn, 1).await?;
+    let connections = presence_add(db, community_id, conn, 1, Some(grant)).await?;
     Ok(Granted::Done(Subscribed::New { connections }))
 }
 
 /// Adds one to the user's presence count in a community for a connection registered with its
 /// subscription there ([`register`]).
-pub async fn count_in(db: &Db, conn: &Connection, community_id: &str) -> Result<Subscribed> {
-    let connections = presence_add(db, community_id, conn, 1).await?;
+pub async fn count_in(
+    db: &Db,
+    conn: &Connection,
+    community_id: &str,
+    grant: &ReadGrant,
+) -> Result<Subscribed> {
+    let connections = presence_add(db, community_id, conn, 1, Some(grant)).await?;
     Ok(Subscribed::New { connections })
 }
 
@@ -218,9 +223,29 @@ pub async fn set_access(
     tx.update(Some("subscription"), update)?;
     check_grant(&mut tx, community_id, &sub.user_id, grant)?;
     match db.run(tx).await? {
-        TxOutcome::Done => Ok(Granted::Done(())),
-        TxOutcome::Refused(r) if grant_refused(&r) => Ok(Granted::FactsChanged),
-        TxOutcome::Refused(_) => Ok(Granted::Done(())),
+        TxOutcome::Done => {}
+        TxOutcome::Refused(r) if grant_refused(&r) => return Ok(Granted::FactsChanged),
+        TxOutcome::Refused(_) => return Ok(Granted::Done(())),
+    }
+    // The user's presence row shows the same end (it may be gone: their last connection left).
+    let presence = keys::presence(community_id, &sub.user_id);
+    let update = match grant.until_ms() {
+        Some(ms) => db
+            .update_item(&presence)
+            .update_expression("SET access_until = :a")
+            .expression_attribute_values(":a", n(ms)),
+        None => db
+            .update_item(&presence)
+            .update_expression("REMOVE access_until"),
+    };
+    match update
+        .condition_expression("attribute_exists(PK)")
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Granted::Done(())),
+        Err(e) if super::db::is_condition_failed(&e) => Ok(Granted::Done(())),
+        Err(e) => Err(sdk(e)),
     }
 }
 
@@ -249,32 +274,37 @@ pub async fn unsubscribe(db: &Db, conn: &Connection, community_id: &str) -> Resu
         .expression_attribute_values(":c", serde_dynamo::to_attribute_value(remaining)?)
         .send()
         .await;
-    let connections = presence_add(db, community_id, conn, -1).await?;
+    let connections = presence_add(db, community_id, conn, -1, None).await?;
     Ok(Unsubscribed::Removed { connections })
 }
 
-/// Adjusts a user's connection count in a community; removes the row when it reaches zero.
-async fn presence_add(db: &Db, community_id: &str, conn: &Connection, delta: i64) -> Result<i64> {
+/// Adjusts a user's connection count in a community; removes the row when it reaches zero. With
+/// a grant (a new subscription), the row takes the end of the user's access as well, so the
+/// online list needs no access read.
+async fn presence_add(
+    db: &Db,
+    community_id: &str,
+    conn: &Connection,
+    delta: i64,
+    grant: Option<&ReadGrant>,
+) -> Result<i64> {
     let key = keys::presence(community_id, &conn.user_id);
-    // The platform role rides along so the online list can ask the guard about each user.
-    let role = conn.role.unwrap_or(crate::auth::Role::Student);
+    let set = "ADD connections :d SET user_id = :u, #n = :name, #t = :ttl";
+    let (expression, until) = match grant.map(ReadGrant::until_ms) {
+        Some(Some(ms)) => (format!("{set}, access_until = :a"), Some(ms)),
+        Some(None) => (format!("{set} REMOVE access_until"), None),
+        None => (set.to_string(), None),
+    };
     let out = db
         .update_item(&key)
-        .update_expression("ADD connections :d SET user_id = :u, #n = :name, #t = :ttl, #r = :role")
+        .update_expression(expression)
+        .set_expression_attribute_values(until.map(|ms| [(":a".to_string(), n(ms))].into()))
         .expression_attribute_names("#n", "name")
         .expression_attribute_names("#t", "ttl")
-        .expression_attribute_names("#r", "role")
         .expression_attribute_values(":d", n(delta))
         .expression_attribute_values(":u", s(&conn.user_id))
         .expression_attribute_values(":name", s(&conn.name))
         .expression_attribute_values(":ttl", n(conn.ttl))
-        .expression_attribute_values(
-            ":role",
-            s(serde_json::to_value(role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()),
-        )
         .return_values(ReturnValue::UpdatedNew)
         .send()
         .await
@@ -382,20 +412,18 @@ async fn of_user_consistent(db: &Db, user_id: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Users with at least one subscribed connection in a community (one Query).
-pub async fn online(db: &Db, community_id: &str) -> Result<Vec<Online>> {
-    let out = db
-        .query()
-        .key_condition_expression("PK = :pk")
-        .filter_expression("connections > :zero")
-        .expression_attribute_values(":pk", s(keys::presence_pk(community_id)))
-        .expression_attribute_values(":zero", n(0))
-        .send()
-        .await
-        .map_err(sdk)?;
-    out.items
-        .unwrap_or_default()
-        .into_iter()
-        .map(super::db::from_item)
-        .collect()
+/// Users with at least one subscribed connection in a community who may still read it (their
+/// row's `access_until` not passed): one Query per 1 MB page, no access read.
+pub async fn online(db: &Db, community_id: &str, now: DateTime<Utc>) -> Result<Vec<Online>> {
+    db.read_all(
+        db.query()
+            .key_condition_expression("PK = :pk")
+            .filter_expression(
+                "connections > :zero AND (attribute_not_exists(access_until) OR access_until > :now_ms)",
+            )
+            .expression_attribute_values(":pk", s(keys::presence_pk(community_id)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis())),
+    )
+    .await
 }

@@ -48,7 +48,7 @@ async fn presence_counts_follow_subscriptions_and_subscribing_twice_changes_noth
         store::subscribe(&t.db, &two, C, &OPEN).await.unwrap(),
         Granted::Done(Subscribed::New { connections: 2 })
     );
-    let online = store::online(&t.db, C).await.unwrap();
+    let online = store::online(&t.db, C, now).await.unwrap();
     assert_eq!(online.len(), 1);
     assert_eq!(
         (online[0].user_id.as_str(), online[0].connections),
@@ -78,7 +78,7 @@ async fn presence_counts_follow_subscriptions_and_subscribing_twice_changes_noth
         store::unsubscribe(&t.db, &two, C).await.unwrap(),
         Unsubscribed::Removed { connections: 0 }
     );
-    assert!(store::online(&t.db, C).await.unwrap().is_empty());
+    assert!(store::online(&t.db, C, now).await.unwrap().is_empty());
     assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
 }
 
@@ -136,7 +136,7 @@ async fn a_410_prunes_an_older_connection_but_not_one_still_opening() {
     assert_eq!(store::get(&t.db, "old").await.unwrap(), None);
     assert!(store::of_user(&t.db, "ann").await.unwrap().is_empty());
     assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
-    assert!(store::online(&t.db, D).await.unwrap().is_empty());
+    assert!(store::online(&t.db, D, now).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -324,7 +324,7 @@ async fn refreshing_access_keeps_a_reader_and_removes_one_who_lost_it() {
         .map(|s| s.connection_id)
         .collect();
     assert_eq!(left, ["conn-ann"]);
-    let online: Vec<String> = store::online(&t.db, C)
+    let online: Vec<String> = store::online(&t.db, C, now)
         .await
         .unwrap()
         .into_iter()
