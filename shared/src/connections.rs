@@ -98,13 +98,10 @@ impl Connection {
     }
 }
 
-/// Whether a subscription change crossed a presence edge (first connection in / last out).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
-    Joined,
-    Left,
-    Unchanged,
-}
+/// The `entity` of a presence row: its edges (created by the user's first connection in a
+/// community, removed with the last) reach the stream's presence consumer
+/// ([`crate::realtime::presence`]).
+pub const PRESENCE_ENTITY: &str = "presence";
 
 /// Who is online in a community: users with at least one subscribed connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,12 +6,13 @@
 //! through here.
 
 mod management;
+pub mod presence;
 
 pub use crate::config::DEFAULT_FANOUT_CONCURRENCY as DEFAULT_CONCURRENCY;
 pub use aws_sdk_apigatewaymanagement::primitives::Blob;
 pub use management::{ManagementApi, TRANSIENT_RETRIES};
 
-use crate::connections::{Connection, Presence, Subscription};
+use crate::connections::{Connection, Subscription};
 use crate::error::{Error, Result};
 use crate::store::{Db, connections as store};
 use chrono::{DateTime, Utc};
@@ -372,38 +373,6 @@ pub async fn to_user(
         })
         .collect();
     Ok(fan_out(pusher, db, targets, payload, None, now).await)
-}
-
-/// Tells a community's other connections that a user came online (`user_joined`: their first
-/// connection there) or went offline (`user_left`: their last one closed or unsubscribed).
-pub async fn announce_presence(
-    db: &Db,
-    pusher: &dyn Pusher,
-    conn: &Connection,
-    community_id: &str,
-    presence: Presence,
-    now: DateTime<Utc>,
-) {
-    let kind = match presence {
-        Presence::Joined => "user_joined",
-        Presence::Left => "user_left",
-        Presence::Unchanged => return,
-    };
-    let payload = event(
-        kind,
-        serde_json::json!({ "community_id": community_id, "user_id": conn.user_id, "name": conn.name }),
-        &crate::clock::iso(now),
-    );
-    let audience = Audience {
-        community_id,
-        author: Some(&conn.user_id),
-        except_connection: Some(&conn.connection_id),
-        ..Default::default()
-    };
-    match broadcast(db, pusher, audience, &payload, now).await {
-        Ok(report) => tracing::info!(community_id, kind, ?report, "presence announced"),
-        Err(e) => tracing::warn!(community_id, error = %e, "presence: could not announce"),
-    }
 }
 
 #[cfg(test)]

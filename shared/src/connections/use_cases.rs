@@ -1,29 +1,16 @@
 //! The connection use cases: `$connect`, `$disconnect`, subscribe, unsubscribe and who is
 //! online. Each loads access once through the guard where the community is read, writes through
-//! [`crate::store::connections`] and tells the community when a user came online or went.
+//! [`crate::store::connections`]. Presence is told by the stream's consumer, coalesced
+//! ([`crate::realtime::presence`]), not by these.
 
-use super::{Connection, Online, Presence};
+use super::{Connection, Online};
 use crate::access::{Access, Action};
 use crate::auth::{Principal, Role};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::realtime::{self, Pusher};
-use crate::store::connections::{self as store, Granted, Subscribed, Unsubscribed};
+use crate::store::connections::{self as store, Granted};
 use chrono::{DateTime, Utc};
-
-fn joined(s: Subscribed) -> Presence {
-    match s {
-        Subscribed::New { connections: 1 } => Presence::Joined,
-        _ => Presence::Unchanged,
-    }
-}
-
-fn left(u: Unsubscribed) -> Presence {
-    match u {
-        Unsubscribed::Removed { connections } if connections <= 0 => Presence::Left,
-        _ => Presence::Unchanged,
-    }
-}
 
 /// Who is speaking on a connection: its record, as its token said at `$connect` (401 when it is
 /// not registered: the client reconnects).
@@ -48,7 +35,6 @@ fn facts_kept_changing() -> Error {
 #[tracing::instrument(skip_all, fields(community_id, user_id = %caller.user_id, connection_id = connection_id))]
 pub async fn connect(
     db: &Db,
-    pusher: &dyn Pusher,
     now: DateTime<Utc>,
     caller: &Principal,
     connection_id: &str,
@@ -73,28 +59,23 @@ pub async fn connect(
         {
             continue;
         }
-        let presence = joined(store::count_in(db, &conn, &access.community.id, &grant).await?);
-        realtime::announce_presence(db, pusher, &conn, &access.community.id, presence, now).await;
+        // The user's first connection there creates their presence row: the stream's presence
+        // consumer tells the room ([`crate::realtime::presence`]).
+        store::count_in(db, &conn, &access.community.id, &grant).await?;
         return Ok(conn);
     }
     Err(facts_kept_changing())
 }
 
-/// Removes a connection's records and tells each community its user left (their last
-/// connection there). Answers the connection, if it was registered.
+/// Removes a connection's records (the last connection of its user in a community removes their
+/// presence row there, which the stream tells the room). Answers the connection, if it was
+/// registered.
 #[tracing::instrument(skip_all, fields(connection_id = connection_id))]
-pub async fn disconnect(
-    db: &Db,
-    pusher: &dyn Pusher,
-    now: DateTime<Utc>,
-    connection_id: &str,
-) -> Result<Option<Connection>> {
+pub async fn disconnect(db: &Db, connection_id: &str) -> Result<Option<Connection>> {
     let Some(conn) = store::get(db, connection_id).await? else {
         return Ok(None);
     };
-    for community_id in store::remove(db, &conn).await? {
-        realtime::announce_presence(db, pusher, &conn, &community_id, Presence::Left, now).await;
-    }
+    store::remove(db, &conn).await?;
     Ok(Some(conn))
 }
 
@@ -121,8 +102,7 @@ pub async fn subscribe(
             break;
         }
     }
-    let presence = joined(subscribed.ok_or_else(facts_kept_changing)?);
-    realtime::announce_presence(db, pusher, conn, community_id, presence, now).await;
+    subscribed.ok_or_else(facts_kept_changing)?;
     let body = serde_json::json!({ "community_id": community_id, "client_id": client_id });
     let payload = realtime::event("subscribed", body, &crate::clock::iso(now));
     realtime::reply(pusher, &conn.connection_id, &payload).await
@@ -218,8 +198,7 @@ pub async fn unsubscribe(
     client_id: Option<&str>,
 ) -> Result<()> {
     tracing::Span::current().record("community_id", community_id);
-    let presence = left(store::unsubscribe(db, conn, community_id).await?);
-    realtime::announce_presence(db, pusher, conn, community_id, presence, now).await;
+    store::unsubscribe(db, conn, community_id).await?;
     let body = serde_json::json!({ "community_id": community_id, "client_id": client_id });
     let payload = realtime::event("unsubscribed", body, &crate::clock::iso(now));
     realtime::reply(pusher, &conn.connection_id, &payload).await

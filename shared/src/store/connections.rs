@@ -289,7 +289,8 @@ async fn presence_add(
     grant: Option<&ReadGrant>,
 ) -> Result<i64> {
     let key = keys::presence(community_id, &conn.user_id);
-    let set = "ADD connections :d SET user_id = :u, #n = :name, #t = :ttl";
+    // `entity` and `community_id` let the stream's presence consumer read the row's edges.
+    let set = "ADD connections :d SET user_id = :u, #n = :name, #t = :ttl, entity = :e, community_id = :c";
     let (expression, until) = match grant.map(ReadGrant::until_ms) {
         Some(Some(ms)) => (format!("{set}, access_until = :a"), Some(ms)),
         Some(None) => (format!("{set} REMOVE access_until"), None),
@@ -303,6 +304,8 @@ async fn presence_add(
         .expression_attribute_names("#t", "ttl")
         .expression_attribute_values(":d", n(delta))
         .expression_attribute_values(":u", s(&conn.user_id))
+        .expression_attribute_values(":e", s(crate::connections::PRESENCE_ENTITY))
+        .expression_attribute_values(":c", s(community_id))
         .expression_attribute_values(":name", s(&conn.name))
         .expression_attribute_values(":ttl", n(conn.ttl))
         .return_values(ReturnValue::UpdatedNew)

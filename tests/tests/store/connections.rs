@@ -8,7 +8,7 @@ use shared::auth::Role;
 use shared::connections::Connection;
 use shared::connections::use_cases as connections;
 use shared::model::grant::ReadGrant;
-use shared::realtime::{self, Pruned};
+use shared::realtime::{self, Pruned, presence};
 use shared::store::connections::{self as store, Granted, Subscribed, Unsubscribed};
 
 /// A grant resting on nothing stored (an admin's): the store tests' subscriptions.
@@ -170,44 +170,83 @@ async fn a_410_removes_a_subscription_row_that_outlived_its_connection_record() 
 }
 
 #[tokio::test]
-async fn connecting_to_a_community_announces_the_user_and_disconnecting_says_they_left() {
+async fn presence_rows_carry_their_edges_and_a_batch_is_told_once_per_room() {
     let t = TestTable::new().await;
     let now = Utc::now();
-    let (ann, bob) = (person("ann", Role::Student), person("bob", Role::Student));
-    community(&t.db, C, &[], &[&ann, &bob]).await;
-    let pusher = RecordingPusher::default();
-    connections::connect(&t.db, &pusher, now, &bob, "conn-bob", Some(C))
-        .await
-        .unwrap();
-    pusher.clear();
-
-    let conn = connections::connect(&t.db, &pusher, now, &ann, "conn-ann", Some(C))
-        .await
-        .unwrap();
-    assert_eq!(conn.communities, [C]);
-    let heard = pusher.received("conn-bob");
-    assert_eq!(heard.len(), 1, "{heard:?}");
-    assert_eq!(
-        (heard[0]["type"].as_str(), heard[0]["user_id"].as_str()),
-        (Some("user_joined"), Some("ann"))
+    let (ann, bob, cy) = (
+        person("ann", Role::Student),
+        person("bob", Role::Student),
+        person("cy", Role::Student),
     );
-    assert!(pusher.received("conn-ann").is_empty(), "not told of itself");
-
-    pusher.clear();
-    let gone = connections::disconnect(&t.db, &pusher, now, "conn-ann")
-        .await
-        .unwrap();
-    assert_eq!(gone.map(|c| c.connection_id).as_deref(), Some("conn-ann"));
-    let heard = pusher.received("conn-bob");
-    assert_eq!(heard.len(), 1);
-    assert_eq!(heard[0]["type"], "user_left");
-    assert_eq!(store::get(&t.db, "conn-ann").await.unwrap(), None);
-    assert_eq!(
-        connections::disconnect(&t.db, &pusher, now, "conn-ann")
+    community(&t.db, C, &[], &[&ann, &bob, &cy]).await;
+    for (who, id) in [(&bob, "conn-bob"), (&ann, "conn-ann"), (&cy, "conn-cy")] {
+        let conn = connections::connect(&t.db, now, who, id, Some(C))
             .await
-            .unwrap(),
+            .unwrap();
+        assert_eq!(conn.communities, [C]);
+    }
+    let row =
+        t.db.get_item(&shared::keys::presence(C, "ann"))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+    assert_eq!(
+        shared::db::attr_s(&row, "entity").as_deref(),
+        Some(presence::ENTITY)
+    );
+    assert_eq!(shared::db::attr_s(&row, "community_id").as_deref(), Some(C));
+    let gone = connections::disconnect(&t.db, "conn-cy").await.unwrap();
+    assert_eq!(gone.map(|c| c.connection_id).as_deref(), Some("conn-cy"));
+    assert_eq!(store::get(&t.db, "conn-cy").await.unwrap(), None);
+    assert_eq!(
+        connections::disconnect(&t.db, "conn-cy").await.unwrap(),
         None
     );
+
+    // What the stream hands the consumer: ann came online, cy went, bob reconnected.
+    let edge = |user: &str, edge| presence::Change {
+        community_id: C.into(),
+        user_id: user.into(),
+        name: user.to_uppercase(),
+        edge,
+    };
+    let pusher = RecordingPusher::default();
+    let batch = [
+        edge("ann", presence::Edge::Online),
+        edge("bob", presence::Edge::Offline),
+        edge("cy", presence::Edge::Offline),
+        edge("bob", presence::Edge::Online),
+    ];
+    let report = presence::announce(&t.db, &pusher, &batch, now).await;
+    assert_eq!(
+        report.sent, 2,
+        "one frame to each of ann's and bob's connections"
+    );
+    for id in ["conn-ann", "conn-bob"] {
+        let heard = pusher.received(id);
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert_eq!(heard[0]["type"], "presence");
+        assert_eq!(heard[0]["community_id"], C);
+        assert_eq!(
+            heard[0]["joined"],
+            serde_json::json!([{ "user_id": "ann", "name": "ANN" }])
+        );
+        assert_eq!(heard[0]["left"], serde_json::json!(["cy"]));
+    }
+    pusher.clear();
+    let reconnects = [
+        edge("bob", presence::Edge::Offline),
+        edge("bob", presence::Edge::Online),
+    ];
+    assert_eq!(
+        presence::announce(&t.db, &pusher, &reconnects, now)
+            .await
+            .sent,
+        0
+    );
+    assert!(pusher.tried().is_empty(), "a reconnect is no news");
 }
 
 #[tokio::test]
@@ -217,16 +256,9 @@ async fn a_caller_who_may_not_read_the_community_is_refused_before_anything_is_w
     community(&t.db, C, &[], &[]).await;
     // The community is public but eve is no member: she may see it, not read its chat.
     let eve = person("eve", Role::Student);
-    let e = connections::connect(
-        &t.db,
-        &RecordingPusher::default(),
-        now,
-        &eve,
-        "conn-eve",
-        Some(C),
-    )
-    .await
-    .unwrap_err();
+    let e = connections::connect(&t.db, now, &eve, "conn-eve", Some(C))
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), 403, "{e:?}");
     assert_eq!(store::get(&t.db, "conn-eve").await.unwrap(), None);
 }
@@ -290,9 +322,8 @@ async fn refreshing_access_keeps_a_reader_and_removes_one_who_lost_it() {
     let now = Utc::now();
     let (ann, bob) = (person("ann", Role::Student), person("bob", Role::Student));
     community(&t.db, C, &[], &[&ann, &bob]).await;
-    let pusher = RecordingPusher::default();
     for (who, id) in [(&ann, "conn-ann"), (&bob, "conn-bob"), (&bob, "conn-bob-2")] {
-        connections::connect(&t.db, &pusher, now, who, id, Some(C))
+        connections::connect(&t.db, now, who, id, Some(C))
             .await
             .unwrap();
     }
