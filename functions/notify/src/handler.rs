@@ -177,4 +177,25 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn the_sample_presence_batch_is_a_reconnect_and_one_newcomer() {
+        let event = sample("stream-presence.json");
+        let edges: Vec<presence::Change> = event
+            .records
+            .iter()
+            .map(|r| match classify(r).unwrap() {
+                Change::Presence(c) => c,
+                other => panic!("not presence: {other:?}"),
+            })
+            .collect();
+        assert_eq!(edges[0].edge, presence::Edge::Offline);
+        assert_eq!(edges[1].edge, presence::Edge::Online);
+        let net = presence::coalesce(&edges);
+        let room = &net["01JF0C0MMVN1TY000000000000"];
+        assert_eq!(room.joined.len(), 1);
+        assert_eq!(room.joined[0].user_id, "student-43");
+        assert_eq!(room.joined[0].name, "Alan Turing");
+        assert!(room.left.is_empty(), "student-42 reconnected: no change");
+    }
 }
