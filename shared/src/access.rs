@@ -8,6 +8,7 @@
 
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
+use crate::model::grant::{Basis, ReadGrant};
 use crate::model::{Community, CommunityRole, Enrollment, Member, Visibility};
 use crate::store::{Db, communities as store};
 use chrono::{DateTime, Utc};
@@ -146,6 +147,42 @@ impl<'a> Facts<'a> {
             Role::Student if self.community.course_id.is_some() => self.enrolled(),
             Role::Student => self.community.visibility == Visibility::Public,
         }
+    }
+}
+
+impl Facts<'_> {
+    /// How long [`Action::Read`] stays allowed if only the clock moves, and the facts it rests
+    /// on; `None` if it is not allowed now. The end is the enrollment's expiry for a student of
+    /// a course community, none for everyone else (their access ends only when a fact changes).
+    pub fn read_grant(&self) -> Option<ReadGrant> {
+        if decide(self, Action::Read) != Decision::Allow {
+            return None;
+        }
+        if self.principal.is_admin() {
+            return Some(ReadGrant {
+                until: None,
+                rests_on: Vec::new(),
+            });
+        }
+        if self.is_course_instructor() {
+            return Some(ReadGrant {
+                until: None,
+                rests_on: vec![Basis::CourseInstructor],
+            });
+        }
+        let mut rests_on = vec![Basis::Membership];
+        let mut until = None;
+        if self.needs_enrollment() {
+            let e = self.enrollment?;
+            rests_on.push(Basis::Enrollment {
+                updated_at: e.updated_at.clone(),
+            });
+            until = match &e.expiry_date {
+                None => None,
+                Some(d) => Some(DateTime::parse_from_rfc3339(d).ok()?.with_timezone(&Utc)),
+            };
+        }
+        Some(ReadGrant { until, rests_on })
     }
 }
 
@@ -316,6 +353,11 @@ impl Access {
 
     pub fn effective_role(&self) -> Option<CommunityRole> {
         self.facts().effective_role()
+    }
+
+    /// See [`Facts::read_grant`].
+    pub fn read_grant(&self) -> Option<ReadGrant> {
+        self.facts().read_grant()
     }
 
     pub fn is_moderator(&self) -> bool {
@@ -617,6 +659,91 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_read_grant_lasts_exactly_as_long_as_the_rule_allows_reading_when_only_the_clock_moves() {
+        let now = Utc::now();
+        let ends = now + Duration::days(3);
+        let enrollments = [
+            None,
+            Some(enrollment(true, None)),
+            Some(enrollment(true, Some(ends))),
+            Some(enrollment(true, Some(now - Duration::seconds(1)))),
+            Some(enrollment(false, Some(ends))),
+        ];
+        let memberships = [
+            None,
+            Some(CommunityRole::Member),
+            Some(CommunityRole::Moderator),
+            Some(CommunityRole::Instructor),
+        ];
+        let mut granted = 0;
+        for role in [Role::Student, Role::Instructor, Role::Admin] {
+            for vis in [Visibility::Public, Visibility::Private] {
+                for course in [false, true] {
+                    for instructors in [&[][..], &["u1"][..]] {
+                        for m in memberships {
+                            for e in &enrollments {
+                                let p = principal(role);
+                                let c = community(vis, course, instructors);
+                                let m = m.map(member);
+                                let at = |t| Facts {
+                                    principal: &p,
+                                    community: &c,
+                                    membership: m.as_ref(),
+                                    enrollment: e.as_ref(),
+                                    now: t,
+                                };
+                                let grant = at(now).read_grant();
+                                let case = format!(
+                                    "{role:?} {vis:?} course={course} {instructors:?} {m:?} {e:?}"
+                                );
+                                for t in [
+                                    now,
+                                    now + Duration::hours(1),
+                                    ends - Duration::milliseconds(1),
+                                    ends,
+                                    ends + Duration::days(1),
+                                    now + Duration::days(1000),
+                                ] {
+                                    let reads = decide(&at(t), Action::Read) == Allow;
+                                    let granted_at_t = grant
+                                        .as_ref()
+                                        .is_some_and(|g| g.until.is_none_or(|u| t < u));
+                                    assert_eq!(reads, granted_at_t, "{case} at {t}");
+                                }
+                                if let Some(g) = &grant {
+                                    granted += 1;
+                                    // What the grant rests on is what the rule read.
+                                    assert_eq!(
+                                        g.rests_on.is_empty(),
+                                        role == Role::Admin,
+                                        "{case}"
+                                    );
+                                    assert_eq!(
+                                        g.rests_on.contains(&Basis::CourseInstructor),
+                                        role != Role::Admin && !instructors.is_empty(),
+                                        "{case}"
+                                    );
+                                    assert_eq!(
+                                        g.rests_on
+                                            .iter()
+                                            .any(|b| matches!(b, Basis::Enrollment { .. })),
+                                        g.until.is_some() || (e.is_some() && g.rests_on.len() == 2),
+                                        "{case}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            granted > 50,
+            "the matrix covers granted cases too: {granted}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::access::{PlatformAction, require_platform};
 use crate::auth::Principal;
+use crate::connections::use_cases::refresh_access;
 use crate::error::{Error, FieldError, Result};
 use crate::ids::Ids;
 use crate::model::{Community, CommunityRole, Member, Visibility};
@@ -240,6 +241,23 @@ async fn upsert_course_record(
             Some(c) => update_course(db, c, &title, &description, &instructors, now).await?,
         };
         if let Some(course) = outcome {
+            // Instructors added or removed: their open subscriptions follow their access.
+            if let Some(old) = &existing {
+                let at = crate::clock::parse_iso(now)?;
+                for user in old
+                    .instructor_ids
+                    .iter()
+                    .filter(|i| !instructors.contains(i))
+                {
+                    refresh_access(db, &course.community_id, user, at).await?;
+                }
+                for user in instructors
+                    .iter()
+                    .filter(|i| !old.instructor_ids.contains(i))
+                {
+                    refresh_access(db, &course.community_id, user, at).await?;
+                }
+            }
             return Ok((course, true));
         }
         // A concurrent upsert changed what we read: read again and redo.
@@ -423,6 +441,14 @@ pub async fn upsert_enrollment(
         return Ok((e, false));
     }
     store::put_enrollment(db, &enrollment).await?;
+    // Open subscriptions follow the enrollment: a new expiry, or no access any more.
+    refresh_access(
+        db,
+        &course.community_id,
+        user_id,
+        crate::clock::parse_iso(now)?,
+    )
+    .await?;
     Ok((enrollment, true))
 }
 
@@ -432,12 +458,21 @@ pub async fn delete_enrollment(
     principal: &Principal,
     course_id: &str,
     user_id: &str,
+    now: &str,
 ) -> Result<()> {
     require_admin(principal)?;
     let course = store::course(db, course_id)
         .await?
         .ok_or(Error::NotFound("course"))?;
-    store::delete_enrollment(db, &course.community_id, user_id).await
+    store::delete_enrollment(db, &course.community_id, user_id).await?;
+    refresh_access(
+        db,
+        &course.community_id,
+        user_id,
+        crate::clock::parse_iso(now)?,
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Membership: joining, leaving, roles and the member list; `member_count` kept exact by
-//! writing the membership and the counter in one transaction.
+//! writing the membership and the counter in one transaction. A change of someone's membership
+//! then refreshes their open subscriptions in the community
+//! ([`crate::connections::use_cases::refresh_access`]).
 
 use crate::access::{Access, Action};
+use crate::connections::use_cases::refresh_access;
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
 use crate::store::{Db, communities as store};
@@ -52,6 +55,13 @@ pub async fn leave(db: &Db, access: &Access) -> Result<()> {
         ));
     }
     if store::delete_member(db, &access.community.id, &access.principal.user_id).await? {
+        refresh_access(
+            db,
+            &access.community.id,
+            &access.principal.user_id,
+            access.now,
+        )
+        .await?;
         Ok(())
     } else {
         Err(Error::Conflict(
@@ -104,6 +114,7 @@ pub async fn set_role(
         now,
     );
     crate::store::audit::put(db, &entry).await?;
+    refresh_access(db, &access.community.id, user_id, access.now).await?;
     Ok(member)
 }
 
@@ -125,6 +136,7 @@ pub async fn remove_member(
     if !store::delete_member(db, &access.community.id, user_id).await? {
         return Err(Error::NotFound("member"));
     }
+    refresh_access(db, &access.community.id, user_id, access.now).await?;
     let entry = crate::audit::entry(
         access,
         ids,

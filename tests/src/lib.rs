@@ -572,10 +572,37 @@ impl Ws {
         }
     }
 
-    /// Panics if any event arrives within `wait`.
+    /// Panics if any event but `presence` arrives within `wait`. Presence is told by the
+    /// stream's consumer, coalesced per batch, whenever its batch is handled: it belongs to no
+    /// request a test makes (see [`Ws::expect_none_of`] for presence itself).
     pub async fn expect_silence(&mut self, wait: Duration) {
-        if let Some(ev) = self.try_next(wait).await {
-            panic!("expected no event, got {ev}");
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(ev) = self
+            .try_next(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if ev["type"] != "presence" {
+                panic!("expected no event, got {ev}");
+            }
+        }
+    }
+
+    /// Panics if an event of this type arrives within `wait` and `about(event)` holds; other
+    /// events are skipped.
+    pub async fn expect_none_of(
+        &mut self,
+        kind: &str,
+        wait: Duration,
+        about: impl Fn(&Value) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(ev) = self
+            .try_next(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if ev["type"] == kind && about(&ev) {
+                panic!("expected no {kind} event, got {ev}");
+            }
         }
     }
 

@@ -183,7 +183,6 @@ async fn send_as(
     if sent.needs_delivery() {
         let audience = Audience {
             community_id: &sent.message.community_id,
-            community: Some(&access.community),
             author: Some(&sent.message.sender_id),
             reply_to: origin,
             ..Default::default()
@@ -219,7 +218,6 @@ async fn to_community(
 ) -> DeliveryReport {
     let audience = Audience {
         community_id: &access.community.id,
-        community: Some(&access.community),
         author: Some(&access.principal.user_id),
         reply_to: origin,
         ..Default::default()
@@ -421,7 +419,6 @@ pub async fn typing(
     );
     let audience = Audience {
         community_id: &access.community.id,
-        community: Some(&access.community),
         author: Some(&caller.user_id),
         except_user: Some(&caller.user_id),
         ..Default::default()

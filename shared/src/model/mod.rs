@@ -2,6 +2,7 @@
 //! the access guard and the use cases, which both import them. Keys are in [`crate::keys`].
 
 pub mod audit;
+pub mod grant;
 pub mod notification;
 
 use crate::auth::Principal;
