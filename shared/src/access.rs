@@ -394,6 +394,7 @@ mod tests {
             visibility,
             banner_image: None,
             require_post_approval: false,
+            student_dms: true,
             course_id: course.then(|| "course1".into()),
             instructor_ids: instructors.iter().map(|s| s.to_string()).collect(),
             member_count: 0,

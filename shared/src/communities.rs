@@ -41,6 +41,7 @@ pub struct CreateCommunity {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<String>,
     pub require_post_approval: Option<bool>,
+    pub student_dms: Option<bool>,
 }
 
 /// Creates a community not tied to a course (admins only).
@@ -77,6 +78,7 @@ pub async fn create(
         visibility: input.visibility.unwrap_or_default(),
         banner_image: banner,
         require_post_approval: input.require_post_approval.unwrap_or(false),
+        student_dms: input.student_dms.unwrap_or(true),
         course_id: None,
         instructor_ids: Vec::new(),
         member_count: 0,
@@ -111,6 +113,7 @@ pub struct UpdateCommunity {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<String>,
     pub require_post_approval: Option<bool>,
+    pub student_dms: Option<bool>,
 }
 
 /// Updates settings (instructor+); only the given fields change.
@@ -147,6 +150,7 @@ pub async fn update(
             visibility: input.visibility,
             banner_image: banner_given.then_some(banner),
             require_post_approval: input.require_post_approval,
+            student_dms: input.student_dms,
         },
         now,
     )

@@ -27,6 +27,10 @@ pub struct Community {
     pub banner_image: Option<String>,
     #[serde(default)]
     pub require_post_approval: bool,
+    /// Whether students may write direct messages to each other on the strength of this
+    /// community (its moderators and instructors are always reachable).
+    #[serde(default = "yes")]
+    pub student_dms: bool,
     #[serde(default)]
     pub course_id: Option<String>,
     /// The course's instructors (kept by the LMS sync); they hold `instructor` here.
@@ -38,6 +42,10 @@ pub struct Community {
     pub post_count: i64,
     pub created_at: String,
     pub updated_at: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

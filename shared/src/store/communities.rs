@@ -81,6 +81,7 @@ pub struct CommunityChanges {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<Option<String>>,
     pub require_post_approval: Option<bool>,
+    pub student_dms: Option<bool>,
 }
 
 /// Applies the changes in one UpdateItem and answers the community as it is now (`None` if it
@@ -116,6 +117,10 @@ pub async fn update_community(
     if let Some(r) = changes.require_post_approval {
         sets.push("require_post_approval = :r".into());
         req = req.expression_attribute_values(":r", AttributeValue::Bool(r));
+    }
+    if let Some(dms) = changes.student_dms {
+        sets.push("student_dms = :dms".into());
+        req = req.expression_attribute_values(":dms", AttributeValue::Bool(dms));
     }
     match req
         .update_expression(format!("SET {}", sets.join(", ")))
