@@ -6,6 +6,8 @@
 //! outside any community (the LMS sync, creating a community) are [`PlatformAction`]s. The
 //! decision itself is the pure function [`decide`], tested as a matrix.
 
+pub mod direct;
+
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
 use crate::model::{Community, CommunityRole, Enrollment, Member, Visibility};

@@ -21,10 +21,12 @@ pub enum Kind {
     PostApproved,
     PostRejected,
     PostFlagged,
+    /// A direct message, to a member of the conversation who was not connected.
+    NewDirectMessage,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::NewPost,
         Kind::NewReply,
         Kind::NewMention,
@@ -32,6 +34,7 @@ impl Kind {
         Kind::PostApproved,
         Kind::PostRejected,
         Kind::PostFlagged,
+        Kind::NewDirectMessage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Kind {
             Kind::PostApproved => "post_approved",
             Kind::PostRejected => "post_rejected",
             Kind::PostFlagged => "post_flagged",
+            Kind::NewDirectMessage => "new_direct_message",
         }
     }
 
@@ -51,7 +55,7 @@ impl Kind {
     pub fn precedence(self) -> u8 {
         match self {
             Kind::PostApproved | Kind::PostRejected => 6,
-            Kind::PostFlagged => 5,
+            Kind::PostFlagged | Kind::NewDirectMessage => 5,
             Kind::NewMention => 4,
             Kind::NewReply => 3,
             Kind::NewMessage => 2,
@@ -71,13 +75,16 @@ pub struct Actor {
 /// What a notification points at; `link` is the API path of the object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
-    /// `post` or `message`.
+    /// `post`, `message` or `direct_message`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
     /// The thread's top-level post, for replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_id: Option<String>,
+    /// The conversation of a direct message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
     pub link: String,
 }
 
@@ -139,6 +146,8 @@ pub enum JobKind {
     PostRejected,
     PostFlagged,
     ChatMessage,
+    /// A direct message (`community_id` is empty: a conversation belongs to no community).
+    DirectMessage,
 }
 
 /// The post an event is about.
@@ -173,6 +182,9 @@ pub struct Job {
     pub post: Option<PostRef>,
     #[serde(default)]
     pub message: Option<MessageRef>,
+    /// The conversation of a direct message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
     /// The start of the text (post title or content, message, flag or rejection reason).
     pub snippet: String,
     #[serde(default)]

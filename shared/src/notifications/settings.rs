@@ -82,6 +82,7 @@ pub struct PreferencesInput {
     pub post_approved: Option<bool>,
     pub post_rejected: Option<bool>,
     pub post_flagged: Option<bool>,
+    pub new_direct_message: Option<bool>,
 }
 
 impl PreferencesInput {
@@ -94,6 +95,7 @@ impl PreferencesInput {
             Kind::PostApproved => self.post_approved,
             Kind::PostRejected => self.post_rejected,
             Kind::PostFlagged => self.post_flagged,
+            Kind::NewDirectMessage => self.new_direct_message,
         }
     }
 }

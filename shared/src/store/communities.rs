@@ -382,3 +382,25 @@ pub async fn partition(
     }
     Ok(community.map(|c| (c, (members, enrollments))))
 }
+
+/// Memberships and enrollments of (community, user) pairs, 50 pairs a BatchGetItem: the facts
+/// of users other than the caller in the communities they share with the caller.
+pub async fn facts_of_pairs(
+    db: &Db,
+    pairs: &[(String, String)],
+) -> Result<HashMap<(String, String), (Option<Member>, Option<Enrollment>)>> {
+    let mut out = HashMap::new();
+    for chunk in pairs.chunks(USERS_PER_BATCH) {
+        let keys: Vec<Key> = chunk
+            .iter()
+            .flat_map(|(c, u)| [keys::member(c, u), keys::enrollment(c, u)])
+            .collect();
+        let mut found = db.get_many(&keys).await?.into_iter();
+        for pair in chunk {
+            let member = found.next().flatten().map(from_item).transpose()?;
+            let enrollment = found.next().flatten().map(from_item).transpose()?;
+            out.insert(pair.clone(), (member, enrollment));
+        }
+    }
+    Ok(out)
+}

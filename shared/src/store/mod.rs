@@ -2,9 +2,11 @@
 //! aggregate, on the adapter in [`db`]. Stores take and answer records and typed outcomes; the
 //! rules above them never see an expression string or a cancellation reason.
 
+pub mod blocks;
 pub mod chat;
 pub mod communities;
 pub mod connections;
+pub mod conversations;
 pub mod db;
 pub mod lms;
 pub mod notifications;
