@@ -223,7 +223,8 @@ fn dm_event(m: &DirectMessage, now: DateTime<Utc>) -> Blob {
     realtime::event("dm_message", body, &crate::clock::iso(now))
 }
 
-/// Sends a direct message: the sender must be a member, allowed to write to every other member
+/// Sends a direct message (`new` is the parsed body, looked at only once the caller may
+/// write): the sender must be a member, allowed to write to every other member
 /// now, and within the chat rate limit. One TransactWriteItems stores the message, its
 /// `client_id` claim, the conversation's last message, every member's activity and the
 /// notification job (for the members who are not connected when the notifier runs). A retry
@@ -241,11 +242,13 @@ pub async fn send(
     now: DateTime<Utc>,
     caller: &Principal,
     conversation_id: &str,
-    new: NewMessage,
+    new: Result<NewMessage>,
     origin: Option<&str>,
 ) -> Result<Sent> {
     let conversation = as_member(db, caller, conversation_id).await?;
     require_reach(db, caller, &conversation.others(&caller.user_id), now).await?;
+    // Only a caller who may write learns what is wrong with the body.
+    let new = new?;
     crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::CHAT, now).await?;
     let message = DirectMessage {
         id: ids.new_id(),
@@ -347,10 +350,11 @@ pub async fn edit(
     caller: &Principal,
     conversation_id: &str,
     message_id: &str,
-    text: String,
+    text: Result<String>,
 ) -> Result<DirectMessage> {
     let conversation = as_member(db, caller, conversation_id).await?;
     require_reach(db, caller, &conversation.others(&caller.user_id), now).await?;
+    let text = text?;
     let room = Room::Conversation(&conversation.id);
     let edited = changed(
         room::edit(db, room, message_id, &caller.user_id, &text, now).await?,
