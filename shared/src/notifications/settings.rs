@@ -147,7 +147,8 @@ mod tests {
     #[test]
     fn preferences_list_every_type() {
         let v = view(&[Kind::NewPost]);
-        assert_eq!(v.len(), 7);
+        assert_eq!(v.len(), Kind::ALL.len());
+        assert!(v["new_direct_message"]);
         assert!(!v["new_post"]);
         assert!(v["new_reply"]);
     }
