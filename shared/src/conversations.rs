@@ -178,13 +178,9 @@ impl CreateInput {
                 }
             }
         }
-        let title = crate::validate::optional_text(
-            &mut errors,
-            "title",
-            self.title.as_deref(),
-            MAX_TITLE,
-        )
-        .filter(|t| !t.is_empty());
+        let title =
+            crate::validate::optional_text(&mut errors, "title", self.title.as_deref(), MAX_TITLE)
+                .filter(|t| !t.is_empty());
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }

@@ -314,7 +314,10 @@ pub fn conversation_pair(a: &str, b: &str) -> Key {
 /// `USER#{user_id}#BLOCKS / USER#{blocked_id}`: a user's block of another; one BatchGetItem
 /// reads both directions for every pair of a conversation.
 pub fn block(user_id: &str, blocked_id: &str) -> Key {
-    key(format!("USER#{user_id}#BLOCKS"), format!("USER#{blocked_id}"))
+    key(
+        format!("USER#{user_id}#BLOCKS"),
+        format!("USER#{blocked_id}"),
+    )
 }
 
 // ---------------------------------------------------------------- notifications

@@ -265,8 +265,8 @@ async fn handle(
                 Ok(())
             }
             (None, community_id) => {
-                let community_id = community_id
-                    .ok_or_else(|| Error::validation("community_id", "is required"))?;
+                let community_id =
+                    community_id.ok_or_else(|| Error::validation("community_id", "is required"))?;
                 let community_id = parse_ulid("community", &community_id)?;
                 chat::typing(db, pusher, now, &caller, &community_id, t.is_typing).await?;
                 Ok(())

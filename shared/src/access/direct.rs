@@ -110,8 +110,10 @@ impl Reach {
             Access::load_many(db, sender, &shared_ids, now),
             store::facts_of_pairs(db, &pairs),
         )?;
-        let access: HashMap<&str, &Access> =
-            access.iter().map(|a| (a.community.id.as_str(), a)).collect();
+        let access: HashMap<&str, &Access> = access
+            .iter()
+            .map(|a| (a.community.id.as_str(), a))
+            .collect();
         let mut names = HashMap::new();
         let decisions = recipients
             .iter()
@@ -194,7 +196,11 @@ mod tests {
     use CommunityRole::*;
     use DirectDecision::*;
 
-    fn shared(student_dms: bool, sender: Option<CommunityRole>, recipient: Option<CommunityRole>) -> SharedCommunity {
+    fn shared(
+        student_dms: bool,
+        sender: Option<CommunityRole>,
+        recipient: Option<CommunityRole>,
+    ) -> SharedCommunity {
         SharedCommunity {
             student_dms,
             sender,
@@ -207,13 +213,43 @@ mod tests {
         // (admin sender, blocked, shared communities) -> decision
         let rows: Vec<(bool, bool, Vec<SharedCommunity>, DirectDecision)> = vec![
             // Two students of a community with student DMs on (the default).
-            (false, false, vec![shared(true, Some(Member), Some(Member))], Allow),
+            (
+                false,
+                false,
+                vec![shared(true, Some(Member), Some(Member))],
+                Allow,
+            ),
             // Student DMs off: students may not, but staff on either side always may.
-            (false, false, vec![shared(false, Some(Member), Some(Member))], StudentDmsOff),
-            (false, false, vec![shared(false, Some(Member), Some(Moderator))], Allow),
-            (false, false, vec![shared(false, Some(Member), Some(Instructor))], Allow),
-            (false, false, vec![shared(false, Some(Instructor), Some(Member))], Allow),
-            (false, false, vec![shared(false, Some(Moderator), Some(Member))], Allow),
+            (
+                false,
+                false,
+                vec![shared(false, Some(Member), Some(Member))],
+                StudentDmsOff,
+            ),
+            (
+                false,
+                false,
+                vec![shared(false, Some(Member), Some(Moderator))],
+                Allow,
+            ),
+            (
+                false,
+                false,
+                vec![shared(false, Some(Member), Some(Instructor))],
+                Allow,
+            ),
+            (
+                false,
+                false,
+                vec![shared(false, Some(Instructor), Some(Member))],
+                Allow,
+            ),
+            (
+                false,
+                false,
+                vec![shared(false, Some(Moderator), Some(Member))],
+                Allow,
+            ),
             // One community allowing it is enough.
             (
                 false,
@@ -225,13 +261,38 @@ mod tests {
                 Allow,
             ),
             // Losing access (enrollment ended, removed) on either side: not shared any more.
-            (false, false, vec![shared(true, None, Some(Member))], NoSharedCommunity),
-            (false, false, vec![shared(true, Some(Member), None)], NoSharedCommunity),
-            (false, false, vec![shared(false, None, Some(Instructor))], NoSharedCommunity),
+            (
+                false,
+                false,
+                vec![shared(true, None, Some(Member))],
+                NoSharedCommunity,
+            ),
+            (
+                false,
+                false,
+                vec![shared(true, Some(Member), None)],
+                NoSharedCommunity,
+            ),
+            (
+                false,
+                false,
+                vec![shared(false, None, Some(Instructor))],
+                NoSharedCommunity,
+            ),
             (false, false, vec![], NoSharedCommunity),
             // A block ends everything, staff and admins included.
-            (false, true, vec![shared(true, Some(Member), Some(Member))], Blocked),
-            (false, true, vec![shared(true, Some(Member), Some(Instructor))], Blocked),
+            (
+                false,
+                true,
+                vec![shared(true, Some(Member), Some(Member))],
+                Blocked,
+            ),
+            (
+                false,
+                true,
+                vec![shared(true, Some(Member), Some(Instructor))],
+                Blocked,
+            ),
             (true, true, vec![], Blocked),
             // Admins reach anyone who has not blocked them.
             (true, false, vec![], Allow),

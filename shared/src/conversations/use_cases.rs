@@ -95,7 +95,12 @@ async fn to_members(
 
 /// How many messages of others `user_id` has not read in a conversation (COUNT Queries over
 /// the messages after their read position only).
-async fn unread_of(db: &Db, conversation_id: &str, after: Option<&str>, user_id: &str) -> Result<i32> {
+async fn unread_of(
+    db: &Db,
+    conversation_id: &str,
+    after: Option<&str>,
+    user_id: &str,
+) -> Result<i32> {
     let count = room::count_unread(
         db,
         Room::Conversation(conversation_id),
@@ -110,8 +115,13 @@ async fn unread_of(db: &Db, conversation_id: &str, after: Option<&str>, user_id:
 async fn view(db: &Db, caller: &Principal, conversation: Conversation) -> Result<ConversationView> {
     let row = store::member_row(db, &conversation.id, &caller.user_id).await?;
     let last_read_id = row.and_then(|r| r.last_read_id);
-    let unread_count =
-        unread_of(db, &conversation.id, last_read_id.as_deref(), &caller.user_id).await?;
+    let unread_count = unread_of(
+        db,
+        &conversation.id,
+        last_read_id.as_deref(),
+        &caller.user_id,
+    )
+    .await?;
     Ok(ConversationView {
         conversation,
         last_read_id,
@@ -177,7 +187,11 @@ pub async fn list(
     page: &PageParams,
 ) -> Result<Page<ConversationView>> {
     let rows = store::rows_of(db, cursors, &caller.user_id, page).await?;
-    let ids: Vec<String> = rows.results.iter().map(|r| r.conversation_id.clone()).collect();
+    let ids: Vec<String> = rows
+        .results
+        .iter()
+        .map(|r| r.conversation_id.clone())
+        .collect();
     let mut conversations = store::many(db, &ids).await?;
     let views = try_join_all(rows.results.into_iter().filter_map(|row| {
         let conversation = conversations.remove(&row.conversation_id)?;
@@ -291,8 +305,13 @@ pub async fn send(
         )
         .await;
         if report.sent_to_others > 0
-            && let Err(e) =
-                room::set_status(db, Room::Conversation(&conversation.id), &sent.message.id, Status::Delivered).await
+            && let Err(e) = room::set_status(
+                db,
+                Room::Conversation(&conversation.id),
+                &sent.message.id,
+                Status::Delivered,
+            )
+            .await
         {
             tracing::warn!(error = %e, "direct message: could not mark delivered");
         }
@@ -366,7 +385,16 @@ pub async fn edit(
         serde_json::to_value(&edited).expect("a message serializes"),
         &crate::clock::iso(now),
     );
-    to_members(db, pusher, &conversation, None, Some(&caller.user_id), &payload, now).await;
+    to_members(
+        db,
+        pusher,
+        &conversation,
+        None,
+        Some(&caller.user_id),
+        &payload,
+        now,
+    )
+    .await;
     Ok(edited)
 }
 
@@ -448,8 +476,13 @@ pub async fn mark_read(
         user_id: caller.user_id.clone(),
         name: caller.name.clone(),
         read_at: at,
-        unread_count: unread_of(db, &conversation.id, last_read_id.as_deref(), &caller.user_id)
-            .await?,
+        unread_count: unread_of(
+            db,
+            &conversation.id,
+            last_read_id.as_deref(),
+            &caller.user_id,
+        )
+        .await?,
         last_read_id,
     };
     if !own && advanced == Advanced::Forward {
@@ -461,7 +494,16 @@ pub async fn mark_read(
             "read_at": read.read_at,
         });
         let payload = realtime::event("read_receipt", body, &crate::clock::iso(now));
-        to_members(db, pusher, &conversation, Some(&caller.user_id), None, &payload, now).await;
+        to_members(
+            db,
+            pusher,
+            &conversation,
+            Some(&caller.user_id),
+            None,
+            &payload,
+            now,
+        )
+        .await;
     }
     Ok(read)
 }

@@ -119,7 +119,10 @@ fn live_of<'a>(
 ) -> Live<'a> {
     if n.target.kind == "direct_message" {
         return match direct.get(&n.target.id) {
-            Some(m) if !m.is_deleted && Some(&m.conversation_id) == n.target.conversation_id.as_ref() => {
+            Some(m)
+                if !m.is_deleted
+                    && Some(&m.conversation_id) == n.target.conversation_id.as_ref() =>
+            {
                 Live::Direct(m)
             }
             _ => Live::Gone("message"),

@@ -126,7 +126,15 @@ pub async fn edit(
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<Changed> {
-    room::edit(db, Room::Community(community_id), message_id, author, text, now).await
+    room::edit(
+        db,
+        Room::Community(community_id),
+        message_id,
+        author,
+        text,
+        now,
+    )
+    .await
 }
 
 /// Soft-deletes a message not deleted yet (one UpdateItem), by `deleted_by`. `only_author`:
@@ -145,7 +153,13 @@ pub async fn soft_delete(
 
 /// `sent` -> `delivered`, once (a message already delivered or read is left as it is).
 pub async fn mark_delivered(db: &Db, m: &Message) -> Result<()> {
-    room::set_status(db, Room::Community(&m.community_id), &m.id, Status::Delivered).await
+    room::set_status(
+        db,
+        Room::Community(&m.community_id),
+        &m.id,
+        Status::Delivered,
+    )
+    .await
 }
 
 /// -> `read`, once.

@@ -42,6 +42,7 @@ impl RoomMessage for DirectMessage {
 
 /// How creating a conversation ended.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one value per request, moved once
 pub enum Created {
     New,
     /// The pair of users had a conversation already: nothing was written; this is it.
@@ -50,6 +51,7 @@ pub enum Created {
 
 /// How a send's transaction ended.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one value per request, moved once
 pub enum Inserted {
     New,
     /// The `client_id` was used already: nothing was written; this is the stored message.

@@ -44,7 +44,10 @@ async fn conversations(stack: &Stack, by: &User) -> Vec<Value> {
 }
 
 fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_string()
 }
 
 #[tokio::test]
@@ -78,8 +81,10 @@ async fn a_pair_has_one_conversation_and_its_messages_follow_the_chat_contract()
     // Over WebSocket: every connection of every member gets it, the sender's copy (with its
     // client_id) is the acknowledgement.
     alice_ws
-        .send(json!({ "type": "dm_message", "conversation_id": cid, "message": "Question 2?",
-                      "message_type": "text", "client_id": "dm-1" }))
+        .send(
+            json!({ "type": "dm_message", "conversation_id": cid, "message": "Question 2?",
+                      "message_type": "text", "client_id": "dm-1" }),
+        )
         .await;
     let ack = alice_ws.next_of_type("dm_message").await;
     assert_eq!(ack["client_id"], "dm-1");
@@ -143,7 +148,10 @@ async fn a_pair_has_one_conversation_and_its_messages_follow_the_chat_contract()
 
     // Edits and deletes are the author's, and every member is told.
     let path = format!("{CONVERSATIONS}/{cid}/messages/{first}/");
-    let not_theirs = stack.api(&bob).patch(&path, json!({ "message": "x" })).await;
+    let not_theirs = stack
+        .api(&bob)
+        .patch(&path, json!({ "message": "x" }))
+        .await;
     assert_eq!(not_theirs.status, 403, "{not_theirs:?}");
     let edited = stack
         .api(&alice)
@@ -172,20 +180,34 @@ async fn a_pair_has_one_conversation_and_its_messages_follow_the_chat_contract()
     assert_eq!(api.get(&format!("{base}/")).await.status, 404);
     assert_eq!(api.get(&format!("{base}/messages/")).await.status, 404);
     let intruder = api
-        .post(&format!("{base}/messages/"), json!({ "message": "" , "extra": 1 }))
+        .post(
+            &format!("{base}/messages/"),
+            json!({ "message": "" , "extra": 1 }),
+        )
         .await;
     assert_eq!(intruder.status, 404, "{intruder:?}");
     let r = api
-        .patch(&format!("{base}/messages/{second}/"), json!({ "message": "x" }))
+        .patch(
+            &format!("{base}/messages/{second}/"),
+            json!({ "message": "x" }),
+        )
         .await;
     assert_eq!(r.status, 404);
     assert_eq!(
-        api.post(&format!("{base}/messages/{second}/mark-as-read/"), json!({}))
+        api.post(
+            &format!("{base}/messages/{second}/mark-as-read/"),
+            json!({})
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        api.delete(&format!("{base}/messages/{second}/"))
             .await
             .status,
         404
     );
-    assert_eq!(api.delete(&format!("{base}/messages/{second}/")).await.status, 404);
     let mut carol_ws = stack.ws(&carol, None).await.expect("carol connects");
     carol_ws
         .send(json!({ "type": "dm_message", "conversation_id": cid, "message": "hi", "client_id": "c-1" }))
@@ -223,7 +245,12 @@ async fn only_users_who_share_a_community_may_write_and_a_block_or_a_lost_enroll
     assert_eq!(r.status, 422, "{r:?}");
     let r = open(&stack, &alice, &[&stranger]).await;
     assert_eq!(r.status, 403, "no shared community: {r:?}");
-    assert!(r.body["detail"].as_str().unwrap().contains("share no community"));
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("share no community")
+    );
     // One refused member refuses the whole group.
     let r = open(&stack, &alice, &[&bob, &stranger]).await;
     assert_eq!(r.status, 403, "{r:?}");
@@ -245,8 +272,18 @@ async fn only_users_who_share_a_community_may_write_and_a_block_or_a_lost_enroll
     let to_teacher = open(&stack, &alice, &[teacher]).await;
     assert_eq!(to_teacher.status, 201, "{to_teacher:?}");
     let with_teacher = id(&to_teacher.body);
-    assert_eq!(send(&stack, &alice, &with_teacher, "office hours?", "a-3").await.status, 201);
-    assert_eq!(send(&stack, teacher, &with_teacher, "Friday", "t-1").await.status, 201);
+    assert_eq!(
+        send(&stack, &alice, &with_teacher, "office hours?", "a-3")
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        send(&stack, teacher, &with_teacher, "Friday", "t-1")
+            .await
+            .status,
+        201
+    );
     let r = stack
         .api(teacher)
         .patch(&settings, json!({ "student_dms": true }))
@@ -270,9 +307,15 @@ async fn only_users_who_share_a_community_may_write_and_a_block_or_a_lost_enroll
         .await;
     assert_eq!(alice_ws.next_of_type("error").await["code"], "forbidden");
     let own_block = format!("/api/community/users/{}/block/", bob.id);
-    assert_eq!(stack.api(&bob).post(&own_block, json!({})).await.status, 422);
+    assert_eq!(
+        stack.api(&bob).post(&own_block, json!({})).await.status,
+        422
+    );
     assert_eq!(stack.api(&bob).delete(&block).await.status, 204);
-    assert_eq!(send(&stack, &alice, &pair, "thanks", "a-5").await.status, 201);
+    assert_eq!(
+        send(&stack, &alice, &pair, "thanks", "a-5").await.status,
+        201
+    );
 
     // Losing the shared community (the enrollment removed) ends the right to write at once,
     // both ways; reading the history stays.
@@ -298,7 +341,10 @@ async fn only_users_who_share_a_community_may_write_and_a_block_or_a_lost_enroll
     assert_eq!(kept.len(), 3);
     // Not a member: 404; a member who may not write: 403 whatever the body holds.
     let r = send(&stack, &bob, &with_teacher, "x", "y").await;
-    assert_eq!(r.status, 404, "bob is no member of alice's conversation with the teacher");
+    assert_eq!(
+        r.status, 404,
+        "bob is no member of alice's conversation with the teacher"
+    );
     let r = stack
         .api(teacher)
         .post(
@@ -324,7 +370,10 @@ async fn a_direct_message_notifies_the_members_who_are_not_connected() {
     assert_eq!(open(&stack, &alice, &[&bob, &carol]).await.status, 201);
     let sent = send(&stack, &alice, &cid, "Study group at 5?", "g-1").await;
     assert_eq!(sent.status, 201, "{sent:?}");
-    assert_eq!(carol_ws.next_of_type("dm_message").await["id"], sent.body["id"]);
+    assert_eq!(
+        carol_ws.next_of_type("dm_message").await["id"],
+        sent.body["id"]
+    );
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let bobs = loop {
@@ -343,13 +392,24 @@ async fn a_direct_message_notifies_the_members_who_are_not_connected() {
     assert_eq!(n["target"]["type"], "direct_message");
     assert_eq!(n["target"]["conversation_id"], cid.as_str());
     assert_eq!(n["target"]["id"], sent.body["id"]);
-    assert!(n["title"].as_str().unwrap().contains("sent you a direct message"), "{n}");
+    assert!(
+        n["title"]
+            .as_str()
+            .unwrap()
+            .contains("sent you a direct message"),
+        "{n}"
+    );
     assert_eq!(n["message"], "Study group at 5?");
     // Carol was connected (she got it live) and the sender is never told: the same job wrote
     // bob's notification, and none for them.
     for user in [&carol, &alice] {
         let r = stack.api(user).get("/api/community/notifications/").await;
-        assert_eq!(r.body["results"].as_array().unwrap().len(), 0, "{}", user.id);
+        assert_eq!(
+            r.body["results"].as_array().unwrap().len(),
+            0,
+            "{}",
+            user.id
+        );
     }
     // Deleted, it shows no text any more.
     let path = format!("{CONVERSATIONS}/{cid}/messages/{}/", id(&sent.body));

@@ -62,7 +62,10 @@ async fn a_pair_has_one_conversation_even_when_both_create_it_at_once() {
     let ids = Sequence::at(now());
     let one = conversation(&ids.new_id(), &["ann", "ben"]);
     let two = conversation(&ids.new_id(), &["ann", "ben"]);
-    let (a, b) = tokio::join!(store::create(&t.db, &one, true), store::create(&t.db, &two, true));
+    let (a, b) = tokio::join!(
+        store::create(&t.db, &one, true),
+        store::create(&t.db, &two, true)
+    );
     let outcomes = [a.unwrap(), b.unwrap()];
     let existing: Vec<&Conversation> = outcomes
         .iter()
@@ -77,10 +80,18 @@ async fn a_pair_has_one_conversation_even_when_both_create_it_at_once() {
     // The loser wrote nothing: no member rows of its own.
     let loser = if winner.id == one.id { &two } else { &one };
     assert!(store::get(&t.db, &loser.id).await.unwrap().is_none());
-    assert!(store::member_row(&t.db, &loser.id, "ann").await.unwrap().is_none());
+    assert!(
+        store::member_row(&t.db, &loser.id, "ann")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Groups are not unique.
     let group = conversation(&ids.new_id(), &["ann", "ben", "cy"]);
-    assert_eq!(store::create(&t.db, &group, false).await.unwrap(), Created::New);
+    assert_eq!(
+        store::create(&t.db, &group, false).await.unwrap(),
+        Created::New
+    );
 }
 
 #[tokio::test]
@@ -105,18 +116,22 @@ async fn a_send_updates_the_listing_and_a_retry_writes_nothing() {
     // A message in the older conversation puts it first, for both its members, with its job.
     let m = dm(&ids.new_id(), &older.id, "ben", Some("c-1"));
     let job = Job::of_direct_message(&m, now(), &ids);
-    let out = store::insert_message(&t.db, &older, &m, Some(&job), now()).await.unwrap();
+    let out = store::insert_message(&t.db, &older, &m, Some(&job), now())
+        .await
+        .unwrap();
     assert_eq!(out, Inserted::New);
     let rows = store::rows_of(&t.db, &cursors, "ann", &page).await.unwrap();
     assert_eq!(listed(&rows.results), [older.id.clone(), newer.id.clone()]);
     let stored = store::get(&t.db, &older.id).await.unwrap().unwrap();
     assert_eq!(stored.last_message.unwrap().id, m.id);
-    let queued: Option<JobItem> = t
-        .db
-        .get(&shared::keys::notification_job(&job.id))
-        .await
-        .unwrap();
-    assert_eq!(queued.unwrap().job.conversation_id.as_deref(), Some(older.id.as_str()));
+    let queued: Option<JobItem> =
+        t.db.get(&shared::keys::notification_job(&job.id))
+            .await
+            .unwrap();
+    assert_eq!(
+        queued.unwrap().job.conversation_id.as_deref(),
+        Some(older.id.as_str())
+    );
 
     // The retry (same client_id, a new id) answers the stored message and writes nothing.
     let retry = dm(&ids.new_id(), &older.id, "ben", Some("c-1"));
@@ -125,15 +140,24 @@ async fn a_send_updates_the_listing_and_a_retry_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(out, Inserted::Duplicate(m.clone()));
-    let none: Option<JobItem> = t
-        .db
-        .get(&shared::keys::notification_job(&again.id))
-        .await
-        .unwrap();
+    let none: Option<JobItem> =
+        t.db.get(&shared::keys::notification_job(&again.id))
+            .await
+            .unwrap();
     assert!(none.is_none());
     let room = Room::Conversation(&older.id);
-    assert_eq!(room::count_unread(&t.db, room, "ann", None, 999).await.unwrap(), 1);
-    assert_eq!(room::count_unread(&t.db, room, "ben", None, 999).await.unwrap(), 0);
+    assert_eq!(
+        room::count_unread(&t.db, room, "ann", None, 999)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        room::count_unread(&t.db, room, "ben", None, 999)
+            .await
+            .unwrap(),
+        0
+    );
 
     // A conversation that is gone takes no message.
     let gone = conversation(&ids.new_id(), &["ann", "dee"]);
@@ -154,12 +178,19 @@ async fn read_positions_never_move_back_and_blocks_count_both_ways() {
     let at = shared::clock::iso(now() + Duration::seconds(1));
     let advance = |id: String| {
         let (db, cid, at) = (t.db.clone(), c.id.clone(), at.clone());
-        async move { store::advance_read(&db, &cid, "ann", &id, &at).await.unwrap() }
+        async move {
+            store::advance_read(&db, &cid, "ann", &id, &at)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(advance(second.clone()).await, Advanced::Forward);
     assert_eq!(advance(first).await, Advanced::NotForward);
     assert_eq!(advance(second.clone()).await, Advanced::NotForward);
-    let row = store::member_row(&t.db, &c.id, "ann").await.unwrap().unwrap();
+    let row = store::member_row(&t.db, &c.id, "ann")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.last_read_id, Some(second));
     // A non-member has no row to move.
     assert_eq!(
@@ -168,7 +199,12 @@ async fn read_positions_never_move_back_and_blocks_count_both_ways() {
             .unwrap(),
         Advanced::NotForward
     );
-    assert!(store::member_row(&t.db, &c.id, "zed").await.unwrap().is_none());
+    assert!(
+        store::member_row(&t.db, &c.id, "zed")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let block = blocks::Block {
         user_id: "ben".into(),
@@ -180,8 +216,15 @@ async fn read_positions_never_move_back_and_blocks_count_both_ways() {
     let others = ["ben".to_string(), "cy".to_string()];
     let found = blocks::between(&t.db, "ann", &others).await.unwrap();
     assert_eq!(found.into_iter().collect::<Vec<_>>(), ["ben"]);
-    let found = blocks::between(&t.db, "ben", &["ann".to_string()]).await.unwrap();
+    let found = blocks::between(&t.db, "ben", &["ann".to_string()])
+        .await
+        .unwrap();
     assert!(found.contains("ann"));
     blocks::delete(&t.db, "ben", "ann").await.unwrap();
-    assert!(blocks::between(&t.db, "ann", &others).await.unwrap().is_empty());
+    assert!(
+        blocks::between(&t.db, "ann", &others)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
