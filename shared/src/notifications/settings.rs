@@ -83,6 +83,10 @@ pub struct PreferencesInput {
     pub post_rejected: Option<bool>,
     pub post_flagged: Option<bool>,
     pub new_direct_message: Option<bool>,
+    pub announcement: Option<bool>,
+    pub answer_accepted: Option<bool>,
+    pub answer_endorsed: Option<bool>,
+    pub marked_duplicate: Option<bool>,
 }
 
 impl PreferencesInput {
@@ -96,6 +100,10 @@ impl PreferencesInput {
             Kind::PostRejected => self.post_rejected,
             Kind::PostFlagged => self.post_flagged,
             Kind::NewDirectMessage => self.new_direct_message,
+            Kind::Announcement => self.announcement,
+            Kind::AnswerAccepted => self.answer_accepted,
+            Kind::AnswerEndorsed => self.answer_endorsed,
+            Kind::MarkedDuplicate => self.marked_duplicate,
         }
     }
 }
@@ -149,6 +157,7 @@ mod tests {
         let v = view(&[Kind::NewPost]);
         assert_eq!(v.len(), Kind::ALL.len());
         assert!(v["new_direct_message"]);
+        assert!(v["announcement"] && v["marked_duplicate"]);
         assert!(!v["new_post"]);
         assert!(v["new_reply"]);
     }

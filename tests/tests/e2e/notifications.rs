@@ -978,6 +978,7 @@ async fn measure_a_post_watched_by_2000_members() {
             author_id: author.id.clone(),
             author_name: author.name.clone(),
             title: Some("Second".into()),
+            anonymous: false,
         }),
         message: None,
         conversation_id: None,
@@ -985,6 +986,7 @@ async fn measure_a_post_watched_by_2000_members() {
         reason: None,
         mentions: Vec::new(),
         created_at: shared::clock::iso(chrono::Utc::now()),
+        anonymous_actor: false,
     };
     let enqueue_started = Instant::now();
     shared::notifications::enqueue(&app.db, &job).await.unwrap();
