@@ -4,7 +4,10 @@
 //! community, the caller's membership and enrollment) and asks it; a path that decides for many
 //! users at once (the receive-side check of fan-out, the notifier) loads one [`Roster`]. Actions
 //! outside any community (the LMS sync, creating a community) are [`PlatformAction`]s. The
-//! decision itself is the pure function [`decide`], tested as a matrix.
+//! decision itself is the pure function [`decide`], tested as a matrix. Who may write a direct
+//! message to whom is [`direct`], built on the same facts and rule.
+
+pub mod direct;
 
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
@@ -512,6 +515,7 @@ mod tests {
             visibility,
             banner_image: None,
             require_post_approval: false,
+            student_dms: true,
             course_id: course.then(|| "course1".into()),
             instructor_ids: instructors.iter().map(|s| s.to_string()).collect(),
             member_count: 0,

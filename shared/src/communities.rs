@@ -46,6 +46,7 @@ pub struct CreateCommunity {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<String>,
     pub require_post_approval: Option<bool>,
+    pub student_dms: Option<bool>,
 }
 
 /// Creates a community not tied to a course (admins only).
@@ -82,6 +83,7 @@ pub async fn create(
         visibility: input.visibility.unwrap_or_default(),
         banner_image: banner,
         require_post_approval: input.require_post_approval.unwrap_or(false),
+        student_dms: input.student_dms.unwrap_or(true),
         course_id: None,
         instructor_ids: Vec::new(),
         member_count: 0,
@@ -117,6 +119,7 @@ pub struct UpdateCommunity {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<String>,
     pub require_post_approval: Option<bool>,
+    pub student_dms: Option<bool>,
     pub anonymous_posting: Option<AnonymousPosting>,
     /// Archive (read-only for everyone but admins) or unarchive.
     pub is_archived: Option<bool>,
@@ -168,6 +171,7 @@ pub async fn update(
             visibility: input.visibility,
             banner_image: banner_given.then_some(banner),
             require_post_approval: input.require_post_approval,
+            student_dms: input.student_dms,
             anonymous_posting: input.anonymous_posting,
             is_archived: input.is_archived,
             tags: None,

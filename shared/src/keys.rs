@@ -201,13 +201,51 @@ pub const POST_NOTE_PREFIX: &str = "NOTE#";
 
 // ---------------------------------------------------------------- chat
 
+/// Where messages live: a community's chat room or a conversation. Both keep their messages
+/// (`MSG#{message_id}`) and their senders' `client_id` claims (`CLIENT#{user_id}#{client_id}`)
+/// in one partition, so the chat contract (idempotent sends, history, catch-up, edit, soft
+/// delete, unread counts) is one set of requests for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room<'a> {
+    Community(&'a str),
+    Conversation(&'a str),
+}
+
+impl Room<'_> {
+    /// The partition of the room's messages.
+    pub fn pk(&self) -> String {
+        match self {
+            Room::Community(id) => chat_pk(id),
+            Room::Conversation(id) => conversation_pk(id),
+        }
+    }
+
+    pub fn message(&self, message_id: &str) -> Key {
+        key(self.pk(), format!("{CHAT_MESSAGE_PREFIX}{message_id}"))
+    }
+
+    /// A sender's `client_id` claim (with a TTL): a retried send stores one message.
+    pub fn client_id(&self, user_id: &str, client_id: &str) -> Key {
+        key(self.pk(), format!("CLIENT#{user_id}#{client_id}"))
+    }
+
+    /// The scope a history cursor is signed for (newest first, or after a given message).
+    pub fn scope(&self, after: Option<&str>) -> String {
+        let (kind, id) = match self {
+            Room::Community(id) => ("chat", id),
+            Room::Conversation(id) => ("conversation", id),
+        };
+        match after {
+            Some(after) => format!("{kind}-after:{id}:{after}"),
+            None => format!("{kind}:{id}"),
+        }
+    }
+}
+
 /// `COMMUNITY#{id}#CHAT / MSG#{message_id}`: a chat message; one strongly consistent Query reads
 /// a community's history newest first, or everything after a given message oldest first.
 pub fn chat_message(community_id: &str, message_id: &str) -> Key {
-    key(
-        chat_pk(community_id),
-        format!("{CHAT_MESSAGE_PREFIX}{message_id}"),
-    )
+    Room::Community(community_id).message(message_id)
 }
 
 pub fn chat_pk(community_id: &str) -> String {
@@ -225,10 +263,7 @@ pub fn chat_message_ref(message_id: &str) -> Key {
 /// `COMMUNITY#{id}#CHAT / CLIENT#{user_id}#{client_id}`: claims a sender's `client_id` (with a
 /// TTL) so that a retried send stores one message.
 pub fn chat_client_id(community_id: &str, user_id: &str, client_id: &str) -> Key {
-    key(
-        chat_pk(community_id),
-        format!("CLIENT#{user_id}#{client_id}"),
-    )
+    Room::Community(community_id).client_id(user_id, client_id)
 }
 
 /// `COMMUNITY#{id}#READ / USER#{user_id}`: how far a user has read a community's chat (the id of
@@ -239,6 +274,50 @@ pub fn chat_read_position(community_id: &str, user_id: &str) -> Key {
 
 pub fn chat_reads_pk(community_id: &str) -> String {
     format!("COMMUNITY#{community_id}#READ")
+}
+
+// ---------------------------------------------------------------- direct messages
+
+/// `CONV#{id} / META`: a conversation, its members (fixed at creation) and its last message.
+/// Its messages (`MSG#`) and `client_id` claims (`CLIENT#`) share the partition
+/// ([`Room::Conversation`]).
+pub fn conversation(conversation_id: &str) -> Key {
+    key(conversation_pk(conversation_id), "META")
+}
+
+pub fn conversation_pk(conversation_id: &str) -> String {
+    format!("CONV#{conversation_id}")
+}
+
+/// `CONV#{id} / MEMBER#{user_id}`: one member's place in a conversation and how far they read.
+pub fn conversation_member(conversation_id: &str, user_id: &str) -> Key {
+    key(
+        conversation_pk(conversation_id),
+        format!("{MEMBER_PREFIX}{user_id}"),
+    )
+}
+
+/// GSI1 of a conversation member: `USER#{user_id}#CONVS / {activity id}`, where the activity id
+/// is the ULID of the conversation's last message (or of the conversation itself): one Query
+/// lists a user's conversations, most recent activity first.
+pub fn conversation_by_user(user_id: &str, activity_id: &str) -> Key {
+    key(format!("USER#{user_id}#CONVS"), activity_id)
+}
+
+/// `DMPAIR#{a}#{b} / PAIR` (the two user ids sorted; `#` never occurs in a user id): the one
+/// conversation of a pair of users, claimed when it is created.
+pub fn conversation_pair(a: &str, b: &str) -> Key {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    key(format!("DMPAIR#{a}#{b}"), "PAIR")
+}
+
+/// `USER#{user_id}#BLOCKS / USER#{blocked_id}`: a user's block of another; one BatchGetItem
+/// reads both directions for every pair of a conversation.
+pub fn block(user_id: &str, blocked_id: &str) -> Key {
+    key(
+        format!("USER#{user_id}#BLOCKS"),
+        format!("USER#{blocked_id}"),
+    )
 }
 
 // ---------------------------------------------------------------- notifications

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod communities;
 pub mod config;
 pub mod connections;
+pub mod conversations;
 pub mod cursor;
 pub mod error;
 pub mod http;

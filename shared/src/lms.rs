@@ -293,6 +293,7 @@ async fn create_course(
         visibility: Visibility::Public,
         banner_image: None,
         require_post_approval: false,
+        student_dms: true,
         course_id: Some(course_id.into()),
         instructor_ids: instructors.to_vec(),
         member_count: instructors.len() as i64,

@@ -198,6 +198,7 @@ mod tests {
                 kind: "post".into(),
                 id: "p".into(),
                 root_id: None,
+                conversation_id: None,
                 link: "/api/community/posts/p/".into(),
             },
             is_read: false,

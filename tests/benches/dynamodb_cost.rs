@@ -1739,6 +1739,103 @@ async fn main() {
         ),
     )
     .await;
+    // ---------------------------------------------------------------- direct messages
+    m.section = "Direct messages";
+    let conversations = "/api/community/conversations";
+    let created = m
+        .http(
+            "POST /conversations/ (a pair)",
+            &alice_api,
+            "POST",
+            &format!("{conversations}/"),
+            Some(json!({ "members": [bob.id] })),
+        )
+        .await;
+    let conversation = id_of(&created);
+    m.http(
+        "POST /conversations/ (the pair's existing one)",
+        &bob_api,
+        "POST",
+        &format!("{conversations}/"),
+        Some(json!({ "members": [alice.id] })),
+    )
+    .await;
+    let dm_path = format!("{conversations}/{conversation}/messages/");
+    let dm_body = json!({ "message": "Can we go over question 2?", "client_id": "bench-dm-1" });
+    let sent = m
+        .http(
+            "POST /conversations/{id}/messages/ (the other not connected)",
+            &alice_api,
+            "POST",
+            &dm_path,
+            Some(dm_body.clone()),
+        )
+        .await;
+    let dm = id_of(&sent);
+    m.http(
+        "POST /conversations/{id}/messages/ (retried client_id)",
+        &alice_api,
+        "POST",
+        &dm_path,
+        Some(dm_body),
+    )
+    .await;
+    m.ws_send(
+        "dm_message",
+        &mut ws,
+        json!({ "type": "dm_message", "conversation_id": conversation, "message": "And question 3?",
+                "message_type": "text", "client_id": "bench-dm-2" }),
+    )
+    .await;
+    m.ws_send(
+        "typing (conversation)",
+        &mut ws,
+        json!({ "type": "typing", "conversation_id": conversation, "is_typing": true }),
+    )
+    .await;
+    m.http(
+        "GET /conversations/",
+        &bob_api,
+        "GET",
+        &format!("{conversations}/"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /conversations/{id}/messages/",
+        &bob_api,
+        "GET",
+        &dm_path,
+        None,
+    )
+    .await;
+    m.http(
+        "POST /conversations/{id}/messages/{id}/mark-as-read/",
+        &bob_api,
+        "POST",
+        &format!("{dm_path}{dm}/mark-as-read/"),
+        None,
+    )
+    .await;
+    m.http(
+        "PATCH /conversations/{id}/messages/{id}/",
+        &alice_api,
+        "PATCH",
+        &format!("{dm_path}{dm}/"),
+        Some(json!({ "message": "Can we go over question 4?" })),
+    )
+    .await;
+    let block = format!("/api/community/users/{}/block/", alice.id);
+    m.http("POST /users/{id}/block/", &bob_api, "POST", &block, None)
+        .await;
+    m.http(
+        "DELETE /users/{id}/block/",
+        &bob_api,
+        "DELETE",
+        &block,
+        None,
+    )
+    .await;
     m.section = "WebSocket";
     // A room of 25 (the cost model's evening room) and one of 100: the send's reads should not
     // grow with the receivers beyond the subscription Query's pages.

@@ -6,6 +6,7 @@ use serde_json::Value;
 use shared::chat::use_cases::{self as chat, MessageAt};
 use shared::chat::{EditInput, SendInput};
 use shared::connections;
+use shared::conversations::use_cases as dm;
 use shared::http::parse_json;
 use shared::ids::parse_ulid;
 use shared::realtime;
@@ -17,6 +18,7 @@ use shared::{App, Error, Result};
 enum ClientMessage {
     /// Its fields are judged after the sender's right to chat (SPEC §8).
     ChatMessage(Result<SendInput>),
+    DmMessage(DmInput),
     Typing(TypingInput),
     ReadReceipt(MessageRef),
     EditMessage(EditRequest),
@@ -26,25 +28,41 @@ enum ClientMessage {
     Ping,
 }
 
+/// A direct message: its conversation and the send of the REST body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DmInput {
+    conversation_id: String,
+    message: Option<String>,
+    message_type: Option<shared::chat::MessageType>,
+    client_id: Option<String>,
+}
+
+/// Typing in a community (`community_id`) or a conversation (`conversation_id`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TypingInput {
     /// May be omitted on a connection subscribed to exactly one community.
     #[serde(default)]
     community_id: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
     is_typing: bool,
     #[serde(default)]
     #[allow(dead_code)]
     client_id: Option<String>,
 }
 
-/// A message named by id; `community_id`, if given, must be the message's community.
+/// A message named by id; `community_id`, if given, must be the message's community; with
+/// `conversation_id`, a direct message of that conversation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MessageRef {
     message_id: String,
     #[serde(default)]
     community_id: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     client_id: Option<String>,
@@ -169,6 +187,7 @@ fn parse(body: &str) -> (Option<String>, Result<ClientMessage>) {
     let fields = serde_json::to_vec(&frame).expect("a JSON value serializes");
     let parsed = match kind.as_str() {
         "chat_message" => Ok(ClientMessage::ChatMessage(parse_json(&fields))),
+        "dm_message" => parse_json(&fields).map(ClientMessage::DmMessage),
         "typing" => parse_json(&fields).map(ClientMessage::Typing),
         "read_receipt" => parse_json(&fields).map(ClientMessage::ReadReceipt),
         "edit_message" => parse_json(&fields).map(ClientMessage::EditMessage),
@@ -243,15 +262,57 @@ async fn handle(
             .await?;
             Ok(())
         }
-        ClientMessage::Typing(t) => {
-            let community_id = match (t.community_id.as_deref(), only_community(&conn)) {
-                (Some(c), _) => parse_ulid("community", c)?,
-                (None, Some(c)) => c.to_string(),
-                (None, None) => return Err(Error::validation("community_id", "is required")),
-            };
-            chat::typing(db, pusher, now, &caller, &community_id, t.is_typing).await?;
+        ClientMessage::DmMessage(d) => {
+            let conversation_id = parse_ulid("conversation", &d.conversation_id)?;
+            let new = shared::conversations::SendInput {
+                message: d.message,
+                message_type: d.message_type,
+                client_id: d.client_id,
+            }
+            .parse();
+            let ids = app.ids.as_ref();
+            let origin = Some(connection_id);
+            dm::send(db, pusher, ids, now, &caller, &conversation_id, new, origin).await?;
             Ok(())
         }
+        ClientMessage::Typing(t) => match (t.conversation_id, t.community_id) {
+            (Some(_), Some(_)) => Err(Error::validation(
+                "conversation_id",
+                "name a community or a conversation, not both",
+            )),
+            (Some(conversation_id), None) => {
+                let conversation_id = parse_ulid("conversation", &conversation_id)?;
+                dm::typing(db, pusher, now, &caller, &conversation_id, t.is_typing).await?;
+                Ok(())
+            }
+            (None, community_id) => {
+                let community_id = match (community_id.as_deref(), only_community(&conn)) {
+                    (Some(c), _) => parse_ulid("community", c)?,
+                    (None, Some(c)) => c.to_string(),
+                    (None, None) => return Err(Error::validation("community_id", "is required")),
+                };
+                chat::typing(db, pusher, now, &caller, &community_id, t.is_typing).await?;
+                Ok(())
+            }
+        },
+        ClientMessage::ReadReceipt(MessageRef {
+            message_id,
+            conversation_id: Some(conversation_id),
+            community_id: None,
+            ..
+        }) => {
+            let conversation_id = parse_ulid("conversation", &conversation_id)?;
+            let message_id = parse_ulid("message", &message_id)?;
+            dm::mark_read(db, pusher, now, &caller, &conversation_id, &message_id).await?;
+            Ok(())
+        }
+        ClientMessage::ReadReceipt(MessageRef {
+            conversation_id: Some(_),
+            ..
+        }) => Err(Error::validation(
+            "conversation_id",
+            "name a community or a conversation, not both",
+        )),
         ClientMessage::ReadReceipt(r) => {
             let at = MessageAt::parse(&r.message_id, r.community_id.as_deref())?;
             chat::mark_read(db, pusher, now, &caller, &at, false).await?;
@@ -296,6 +357,11 @@ mod tests {
                 r#"{{"type":"chat_message","community_id":"{id}","message":"hi","message_type":"text","client_id":"c1"}}"#
             ),
             format!(r#"{{"type":"typing","community_id":"{id}","is_typing":true}}"#),
+            format!(
+                r#"{{"type":"dm_message","conversation_id":"{id}","message":"hi","message_type":"text","client_id":"c1"}}"#
+            ),
+            format!(r#"{{"type":"typing","conversation_id":"{id}","is_typing":false}}"#),
+            format!(r#"{{"type":"read_receipt","conversation_id":"{id}","message_id":"{id}"}}"#),
             format!(r#"{{"type":"read_receipt","message_id":"{id}"}}"#),
             format!(r#"{{"type":"edit_message","message_id":"{id}","message":"new"}}"#),
             format!(r#"{{"type":"delete_message","message_id":"{id}"}}"#),
@@ -368,6 +434,10 @@ mod tests {
         let e = parsed.unwrap_err();
         assert_eq!(e.code(), "validation_failed");
         assert!(e.detail().contains("is_typing"), "{}", e.detail());
+        let (_, parsed) = parse(r#"{"type":"dm_message","message":"hi"}"#);
+        let e = parsed.unwrap_err();
+        assert_eq!(e.code(), "validation_failed");
+        assert!(e.detail().contains("conversation_id"), "{}", e.detail());
         // A chat message's fields are judged once the sender may chat: parsing defers them.
         let (_, parsed) = parse(r#"{"type":"chat_message","message":7}"#);
         assert!(matches!(parsed, Ok(ClientMessage::ChatMessage(Err(_)))));

@@ -38,6 +38,10 @@ pub struct Community {
     pub banner_image: Option<String>,
     #[serde(default)]
     pub require_post_approval: bool,
+    /// Whether students may write direct messages to each other on the strength of this
+    /// community (its moderators and instructors are always reachable).
+    #[serde(default = "yes")]
+    pub student_dms: bool,
     #[serde(default)]
     pub course_id: Option<String>,
     /// The course's instructors (kept by the LMS sync); they hold `instructor` here.
@@ -57,6 +61,10 @@ pub struct Community {
     /// The instructor-managed tags root posts may carry (at most 30).
     #[serde(default)]
     pub tags: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -21,6 +21,8 @@ pub enum Kind {
     PostApproved,
     PostRejected,
     PostFlagged,
+    /// A direct message, to a member of the conversation who was not connected.
+    NewDirectMessage,
     /// An announcement of the community's staff, to every member.
     Announcement,
     /// Your answer was accepted.
@@ -32,7 +34,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::NewPost,
         Kind::NewReply,
         Kind::NewMention,
@@ -40,6 +42,7 @@ impl Kind {
         Kind::PostApproved,
         Kind::PostRejected,
         Kind::PostFlagged,
+        Kind::NewDirectMessage,
         Kind::Announcement,
         Kind::AnswerAccepted,
         Kind::AnswerEndorsed,
@@ -55,6 +58,7 @@ impl Kind {
             Kind::PostApproved => "post_approved",
             Kind::PostRejected => "post_rejected",
             Kind::PostFlagged => "post_flagged",
+            Kind::NewDirectMessage => "new_direct_message",
             Kind::Announcement => "announcement",
             Kind::AnswerAccepted => "answer_accepted",
             Kind::AnswerEndorsed => "answer_endorsed",
@@ -72,7 +76,7 @@ impl Kind {
             | Kind::AnswerEndorsed
             | Kind::MarkedDuplicate => 6,
             Kind::Announcement => 5,
-            Kind::PostFlagged => 5,
+            Kind::PostFlagged | Kind::NewDirectMessage => 5,
             Kind::NewMention => 4,
             Kind::NewReply => 3,
             Kind::NewMessage => 2,
@@ -111,13 +115,16 @@ impl NotificationActor {
 /// What a notification points at; `link` is the API path of the object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
-    /// `post` or `message`.
+    /// `post`, `message` or `direct_message`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
     /// The thread's top-level post, for replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_id: Option<String>,
+    /// The conversation of a direct message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
     pub link: String,
 }
 
@@ -179,6 +186,8 @@ pub enum JobKind {
     PostRejected,
     PostFlagged,
     ChatMessage,
+    /// A direct message (`community_id` is empty: a conversation belongs to no community).
+    DirectMessage,
     /// An announcement was published: every member is told.
     Announcement,
     /// An answer was accepted, endorsed, or a question closed as a duplicate: its author is told.
@@ -222,6 +231,9 @@ pub struct Job {
     pub post: Option<PostRef>,
     #[serde(default)]
     pub message: Option<MessageRef>,
+    /// The conversation of a direct message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
     /// The start of the text (post title or content, message, flag or rejection reason).
     pub snippet: String,
     #[serde(default)]

@@ -122,6 +122,9 @@ fn is_publication(kind: JobKind) -> bool {
 
 /// Who gets which type for a job, after the access rule, sorted by user id (parts are stable).
 pub async fn resolve(db: &Db, job: &Job, now: DateTime<Utc>) -> Result<Vec<Delivery>> {
+    if job.kind == JobKind::DirectMessage {
+        return resolve_direct(db, job).await;
+    }
     let top_level_publication =
         is_publication(job.kind) && job.post.as_ref().is_some_and(|p| p.parent_id.is_none());
     let needs_roster = top_level_publication
@@ -181,6 +184,7 @@ pub async fn resolve(db: &Db, job: &Job, now: DateTime<Utc>) -> Result<Vec<Deliv
                 c.offer(&m, Kind::NewMention);
             }
         }
+        JobKind::DirectMessage => {}
         JobKind::Announcement => {
             if let Some(roster) = roster.as_ref() {
                 for u in roster.everyone() {
@@ -252,6 +256,37 @@ pub async fn resolve(db: &Db, job: &Job, now: DateTime<Utc>) -> Result<Vec<Deliv
         .collect())
 }
 
+/// The members of a direct message's conversation but its sender who have no open connection
+/// now (those connected got the message live): one GetItem of the conversation and one Query of
+/// each member's connections. Members are fixed when a conversation is created, so each may
+/// read it.
+async fn resolve_direct(db: &Db, job: &Job) -> Result<Vec<Delivery>> {
+    let Some(conversation_id) = &job.conversation_id else {
+        return Err(Error::internal("direct message job without a conversation"));
+    };
+    let Some(conversation) = crate::store::conversations::get(db, conversation_id).await? else {
+        return Ok(Vec::new());
+    };
+    let others = conversation.others(&job.actor.id);
+    let connections = futures::future::try_join_all(
+        others
+            .iter()
+            .map(|u| crate::store::connections::of_user(db, u)),
+    )
+    .await?;
+    let mut out: Vec<Delivery> = others
+        .into_iter()
+        .zip(connections)
+        .filter(|(_, c)| c.is_empty())
+        .map(|(user_id, _)| Delivery {
+            user_id,
+            kind: Kind::NewDirectMessage,
+        })
+        .collect();
+    out.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    Ok(out)
+}
+
 /// Users named with `@username` who exist (one GetItem per name, at most 20 names).
 async fn mentioned(db: &Db, usernames: &[String]) -> Result<Vec<String>> {
     stream::iter(usernames.iter().take(20))
@@ -283,15 +318,19 @@ struct Context {
     post: Option<crate::posts::Post>,
     root_title: Option<String>,
     message: Option<crate::chat::Message>,
+    direct: Option<crate::conversations::DirectMessage>,
     actor_name: String,
 }
 
 impl Context {
     async fn load(db: &Db, job: &Job) -> Result<Self> {
-        let community_title = community_store::community(db, &job.community_id)
-            .await?
-            .map(|c| c.title)
-            .unwrap_or_default();
+        let community_title = match job.community_id.as_str() {
+            "" => String::new(),
+            id => community_store::community(db, id)
+                .await?
+                .map(|c| c.title)
+                .unwrap_or_default(),
+        };
         let post = match &job.post {
             Some(p) => crate::posts::fetch(db, &p.id).await?,
             None => None,
@@ -304,8 +343,14 @@ impl Context {
             (_, Some(live)) => live.title.clone(),
             _ => None,
         };
-        let message = match (&job.post, &job.message) {
-            (None, Some(m)) => crate::store::chat::get(db, &job.community_id, &m.id).await?,
+        let message = match (&job.post, &job.message, &job.conversation_id) {
+            (None, Some(m), None) => crate::store::chat::get(db, &job.community_id, &m.id).await?,
+            _ => None,
+        };
+        let direct = match (&job.message, &job.conversation_id) {
+            (Some(m), Some(c)) => {
+                crate::store::room::get(db, crate::keys::Room::Conversation(c), &m.id).await?
+            }
             _ => None,
         };
         let actor_name = match &job.actor.name {
@@ -320,6 +365,7 @@ impl Context {
             post,
             root_title,
             message,
+            direct,
             actor_name,
         })
     }
@@ -328,6 +374,12 @@ impl Context {
     /// pending post stays shown to the moderators it was sent to.
     fn live(&self, job: &Job) -> super::shown::Live<'_> {
         use super::shown::Live;
+        if job.conversation_id.is_some() {
+            return match &self.direct {
+                Some(m) if !m.is_deleted => Live::Direct(m),
+                _ => Live::Gone("message"),
+            };
+        }
         match (&job.post, &job.message) {
             (Some(_), _) => match &self.post {
                 Some(p) if !p.is_deleted => Live::Post {
@@ -381,23 +433,33 @@ fn render(job: &Job, d: &Delivery, ctx: &Context, reveals: bool) -> Notification
     let (title, message) =
         super::shown::texts(d.kind, &who, &ctx.community_title, live, reason.as_deref());
     let reason = reason.filter(|_| !matches!(live, super::shown::Live::Gone(_)));
-    let target = match (&job.post, &job.message) {
-        (Some(p), _) => Target {
+    let target = match (&job.post, &job.message, &job.conversation_id) {
+        (_, Some(m), Some(c)) => Target {
+            kind: "direct_message".into(),
+            id: m.id.clone(),
+            root_id: None,
+            conversation_id: Some(c.clone()),
+            link: format!("/api/community/conversations/{c}/messages/"),
+        },
+        (Some(p), _, _) => Target {
             kind: "post".into(),
             id: p.id.clone(),
             root_id: p.parent_id.as_ref().map(|_| p.root_id.clone()),
+            conversation_id: None,
             link: format!("/api/community/posts/{}/", p.id),
         },
-        (None, Some(m)) => Target {
+        (None, Some(m), None) => Target {
             kind: "message".into(),
             id: m.id.clone(),
             root_id: None,
+            conversation_id: None,
             link: format!("/api/community/messages/{}/", m.id),
         },
-        (None, None) => Target {
+        (None, None, _) => Target {
             kind: "community".into(),
             id: job.community_id.clone(),
             root_id: None,
+            conversation_id: None,
             link: format!("/api/community/groups/{}/", job.community_id),
         },
     };

@@ -36,6 +36,7 @@ fn job(
         actor,
         post: None,
         message: None,
+        conversation_id: None,
         snippet: String::new(),
         reason: None,
         mentions: Vec::new(),
@@ -161,6 +162,26 @@ impl Job {
             reply_to: message.reply_to.clone(),
         });
         Some(j)
+    }
+
+    /// The job of a direct message: every one notifies the members who are not connected.
+    pub fn of_direct_message(
+        message: &crate::conversations::DirectMessage,
+        at: DateTime<Utc>,
+        ids: &dyn Ids,
+    ) -> Job {
+        let actor = crate::model::notification::Actor {
+            id: message.sender_id.clone(),
+            name: Some(message.sender_name.clone()),
+        };
+        let mut j = job(ids, JobKind::DirectMessage, "", actor, at);
+        j.snippet = snippet(&message.message);
+        j.conversation_id = Some(message.conversation_id.clone());
+        j.message = Some(MessageRef {
+            id: message.id.clone(),
+            reply_to: None,
+        });
+        j
     }
 }
 

@@ -82,6 +82,7 @@ pub struct PreferencesInput {
     pub post_approved: Option<bool>,
     pub post_rejected: Option<bool>,
     pub post_flagged: Option<bool>,
+    pub new_direct_message: Option<bool>,
     pub announcement: Option<bool>,
     pub answer_accepted: Option<bool>,
     pub answer_endorsed: Option<bool>,
@@ -98,6 +99,7 @@ impl PreferencesInput {
             Kind::PostApproved => self.post_approved,
             Kind::PostRejected => self.post_rejected,
             Kind::PostFlagged => self.post_flagged,
+            Kind::NewDirectMessage => self.new_direct_message,
             Kind::Announcement => self.announcement,
             Kind::AnswerAccepted => self.answer_accepted,
             Kind::AnswerEndorsed => self.answer_endorsed,
@@ -154,6 +156,7 @@ mod tests {
     fn preferences_list_every_type() {
         let v = view(&[Kind::NewPost]);
         assert_eq!(v.len(), Kind::ALL.len());
+        assert!(v["new_direct_message"]);
         assert!(v["announcement"] && v["marked_duplicate"]);
         assert!(!v["new_post"]);
         assert!(v["new_reply"]);

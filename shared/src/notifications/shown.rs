@@ -17,6 +17,7 @@ use super::jobs::snippet;
 use crate::access::{Access, Action};
 use crate::auth::Principal;
 use crate::chat::Message;
+use crate::conversations::DirectMessage;
 use crate::error::Result;
 use crate::model::notification::{Kind, Notification};
 use crate::posts::model::{Post, PostStatus};
@@ -33,6 +34,8 @@ pub enum Live<'a> {
         root_title: Option<&'a str>,
     },
     Message(&'a Message),
+    /// A direct message (its reader is a member of its conversation: members are fixed).
+    Direct(&'a DirectMessage),
     /// Deleted, missing or no longer visible: `"post"` or `"message"`.
     Gone(&'static str),
     /// The reader may no longer read (or, for a flag, moderate) the community.
@@ -59,6 +62,7 @@ pub fn texts(
             root_title,
         ),
         Live::Message(m) => (snippet(&m.message), false, None),
+        Live::Direct(m) => (snippet(&m.message), false, None),
     };
     match kind {
         Kind::NewPost if pending => (
@@ -78,6 +82,7 @@ pub fn texts(
         ),
         Kind::NewMention => (format!("{who} mentioned you"), snippet),
         Kind::NewMessage => (format!("{who} replied to your message"), snippet),
+        Kind::NewDirectMessage => (format!("{who} sent you a direct message"), snippet),
         Kind::PostApproved => (
             "Your post was approved".to_string(),
             format!("\"{snippet}\" is now visible in {community}"),
@@ -126,7 +131,19 @@ fn live_of<'a>(
     access: Option<&Access>,
     posts: &'a HashMap<String, Post>,
     messages: &'a HashMap<String, Message>,
+    direct: &'a HashMap<String, DirectMessage>,
 ) -> Live<'a> {
+    if n.target.kind == "direct_message" {
+        return match direct.get(&n.target.id) {
+            Some(m)
+                if !m.is_deleted
+                    && Some(&m.conversation_id) == n.target.conversation_id.as_ref() =>
+            {
+                Live::Direct(m)
+            }
+            _ => Live::Gone("message"),
+        };
+    }
     let Some(access) = access.filter(|a| a.can(needs(n.notification_type))) else {
         return Live::Hidden;
     };
@@ -244,11 +261,17 @@ pub async fn render(
     message_keys.sort();
     message_keys.dedup();
     let (posts, messages) = store::targets(db, &post_ids, &message_keys).await?;
+    let direct_keys: Vec<(String, String)> = list
+        .iter()
+        .filter(|n| n.target.kind == "direct_message")
+        .filter_map(|n| Some((n.target.conversation_id.clone()?, n.target.id.clone())))
+        .collect();
+    let direct = crate::store::conversations::messages(db, &direct_keys).await?;
     Ok(list
         .into_iter()
         .map(|n| {
             let a = access.get(&n.community_id);
-            let live = live_of(&n, a, &posts, &messages);
+            let live = live_of(&n, a, &posts, &messages, &direct);
             let title = a.map(|a| a.community.title.clone()).unwrap_or_default();
             let reveals = match (live, a) {
                 (Live::Post { post, .. }, Some(a)) => {

@@ -1,22 +1,21 @@
 //! The chat store: every DynamoDB request of chat messages, their `client_id` claims, the
-//! message -> community references and the read positions. Conditions are named and come back
-//! as typed outcomes; which caller may change what is decided above, in the use cases.
+//! message -> community references and the read positions. The requests of the chat contract
+//! that conversations share (claims, edit, soft delete, status, unread counts, history) are in
+//! [`super::room`], for the room [`Room::Community`]. Conditions are named and come back as
+//! typed outcomes; which caller may change what is decided above, in the use cases.
 
-use super::db::{Db, TxOutcome, from_item, is_condition_failed, key_item, n, s, sdk, to_item};
+use super::db::{Db, TxOutcome, is_condition_failed, s, sdk, to_item};
 use super::outbox;
-use crate::chat::{CLIENT_ID_TTL_SECS, Message, ReadPosition, Status};
-use crate::cursor::{Cursors, Page, PageParams};
+use super::room::{self, RoomMessage};
+use crate::chat::{Message, ReadPosition, Status};
+use crate::cursor::{Cursors, PageParams};
 use crate::error::{Error, Result};
-use crate::keys;
+use crate::keys::{self, Room};
 use crate::model::notification::Job;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, Select};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The condition names of a send's transaction.
-pub const MESSAGE_IS_NEW: &str = "message";
-/// The sender's `client_id` is not claimed (or its claim expired).
-pub const CLIENT_ID_FREE: &str = "client_id";
+pub use super::room::{CLIENT_ID_FREE, MESSAGE_IS_NEW};
 /// The message answered exists in the same community.
 pub const REPLY_TO_EXISTS: &str = "reply_to";
 
@@ -32,21 +31,11 @@ pub enum Inserted {
     ReplyMissing,
 }
 
-/// How a conditional change of one message ended.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // one value per request, moved once
-pub enum Changed {
-    /// Written; the message as it is now.
-    Done(Message),
-    /// There is no such message in this community.
-    Missing,
-    /// The message is deleted (it cannot be edited, or was deleted already).
-    Deleted,
-    /// The change was limited to the message's author, and the caller is not.
-    NotAuthor,
-    /// The message changed between the write and the look at why it failed.
-    Raced,
-}
+/// How a conditional change of one chat message ended.
+pub type Changed = room::Changed<Message>;
+
+/// A page of chat history, or why there is none.
+pub type History = room::History<Message>;
 
 /// Whether a read position moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,18 +45,19 @@ pub enum Advanced {
     NotForward,
 }
 
-/// A page of history, or why there is none.
-#[derive(Debug)]
-pub enum History {
-    Page(Page<Message>),
-    /// The `after` message is not in this community.
-    AfterMissing,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ClientIdClaim {
-    message_id: String,
-    ttl: i64,
+impl RoomMessage for Message {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn sender_id(&self) -> &str {
+        &self.sender_id
+    }
+    fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+    fn is_deleted(&self) -> bool {
+        self.is_deleted
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -86,37 +76,17 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<Inserted> {
     let community_id = &message.community_id;
+    let room = Room::Community(community_id);
     let mut tx = db.tx();
-    tx.put_new(
-        MESSAGE_IS_NEW,
-        to_item(&keys::chat_message(community_id, &message.id), message)?,
-    )?
-    .put(to_item(
+    let claim_at = room::stage_new(&mut tx, room, message, now)?;
+    tx.put(to_item(
         &keys::chat_message_ref(&message.id),
         &MessageRef {
             community_id: community_id.clone(),
         },
     )?)?;
-    let claim_at = message
-        .client_id
-        .as_ref()
-        .map(|client_id| keys::chat_client_id(community_id, &message.sender_id, client_id));
-    if let Some(key) = &claim_at {
-        let claim = ClientIdClaim {
-            message_id: message.id.clone(),
-            ttl: now.timestamp() + CLIENT_ID_TTL_SECS,
-        };
-        tx.put_with(
-            Some(CLIENT_ID_FREE),
-            Put::builder()
-                .set_item(Some(to_item(key, &claim)?))
-                .condition_expression("attribute_not_exists(PK) OR #t < :now")
-                .expression_attribute_names("#t", "ttl")
-                .expression_attribute_values(":now", n(now.timestamp())),
-        )?;
-    }
     if let Some(reply_to) = &message.reply_to {
-        tx.require_exists(REPLY_TO_EXISTS, &keys::chat_message(community_id, reply_to))?;
+        tx.require_exists(REPLY_TO_EXISTS, &room.message(reply_to))?;
     }
     if let Some(job) = job {
         outbox::stage(&mut tx, job)?;
@@ -125,14 +95,7 @@ pub async fn insert(
         TxOutcome::Done => Ok(Inserted::New),
         TxOutcome::Refused(r) if r.by(CLIENT_ID_FREE) => {
             let key = claim_at.expect("a claim was written");
-            let claim: ClientIdClaim = db
-                .get(&key)
-                .await?
-                .ok_or_else(|| Error::internal("client_id claim vanished"))?;
-            let stored = get(db, community_id, &claim.message_id)
-                .await?
-                .ok_or_else(|| Error::internal("claimed message is missing"))?;
-            Ok(Inserted::Duplicate(stored))
+            Ok(Inserted::Duplicate(room::claimed(db, room, &key).await?))
         }
         TxOutcome::Refused(r) if r.by(REPLY_TO_EXISTS) => Ok(Inserted::ReplyMissing),
         TxOutcome::Refused(r) => Err(Error::internal(format!(
@@ -151,22 +114,7 @@ pub async fn locate(db: &Db, message_id: &str) -> Result<Option<String>> {
 }
 
 pub async fn get(db: &Db, community_id: &str, message_id: &str) -> Result<Option<Message>> {
-    db.get(&keys::chat_message(community_id, message_id)).await
-}
-
-/// Why a conditional change did not apply, read back from the stored message.
-async fn explain(
-    db: &Db,
-    community_id: &str,
-    message_id: &str,
-    author: Option<&str>,
-) -> Result<Changed> {
-    Ok(match get(db, community_id, message_id).await? {
-        None => Changed::Missing,
-        Some(m) if m.is_deleted => Changed::Deleted,
-        Some(m) if author.is_some_and(|a| a != m.sender_id) => Changed::NotAuthor,
-        Some(_) => Changed::Raced,
-    })
+    room::get(db, Room::Community(community_id), message_id).await
 }
 
 /// Replaces a message's text if `author` wrote it and it is not deleted (one UpdateItem).
@@ -178,24 +126,15 @@ pub async fn edit(
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<Changed> {
-    let out = db
-        .update_item(&keys::chat_message(community_id, message_id))
-        .update_expression("SET message = :m, edited_at = :now")
-        .condition_expression("attribute_exists(PK) AND sender_id = :me AND is_deleted = :no")
-        .expression_attribute_values(":m", s(text))
-        .expression_attribute_values(":now", s(crate::clock::iso(now)))
-        .expression_attribute_values(":me", s(author))
-        .expression_attribute_values(":no", AttributeValue::Bool(false))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match out {
-        Ok(o) => Ok(Changed::Done(from_item(o.attributes.unwrap_or_default())?)),
-        Err(e) if is_condition_failed(&e) => {
-            explain(db, community_id, message_id, Some(author)).await
-        }
-        Err(e) => Err(sdk(e)),
-    }
+    room::edit(
+        db,
+        Room::Community(community_id),
+        message_id,
+        author,
+        text,
+        now,
+    )
+    .await
 }
 
 /// Soft-deletes a message not deleted yet (one UpdateItem), by `deleted_by`. `only_author`:
@@ -208,55 +147,24 @@ pub async fn soft_delete(
     only_author: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Changed> {
-    let mut condition = String::from("attribute_exists(PK) AND is_deleted = :no");
-    let mut update = db
-        .update_item(&keys::chat_message(community_id, message_id))
-        .update_expression("SET is_deleted = :yes, deleted_at = :now, deleted_by = :by")
-        .expression_attribute_values(":yes", AttributeValue::Bool(true))
-        .expression_attribute_values(":no", AttributeValue::Bool(false))
-        .expression_attribute_values(":now", s(crate::clock::iso(now)))
-        .expression_attribute_values(":by", s(deleted_by))
-        .return_values(ReturnValue::AllNew);
-    if let Some(author) = only_author {
-        condition.push_str(" AND sender_id = :author");
-        update = update.expression_attribute_values(":author", s(author));
-    }
-    match update.condition_expression(condition).send().await {
-        Ok(o) => Ok(Changed::Done(from_item(o.attributes.unwrap_or_default())?)),
-        Err(e) if is_condition_failed(&e) => {
-            explain(db, community_id, message_id, only_author).await
-        }
-        Err(e) => Err(sdk(e)),
-    }
+    let room = Room::Community(community_id);
+    room::soft_delete(db, room, message_id, deleted_by, only_author, now).await
 }
 
 /// `sent` -> `delivered`, once (a message already delivered or read is left as it is).
 pub async fn mark_delivered(db: &Db, m: &Message) -> Result<()> {
-    set_status(db, m, Status::Delivered, "#s = :sent").await
+    room::set_status(
+        db,
+        Room::Community(&m.community_id),
+        &m.id,
+        Status::Delivered,
+    )
+    .await
 }
 
 /// -> `read`, once.
 pub async fn mark_read(db: &Db, m: &Message) -> Result<()> {
-    set_status(db, m, Status::Read, "attribute_exists(PK) AND #s <> :read").await
-}
-
-async fn set_status(db: &Db, m: &Message, to: Status, condition: &str) -> Result<()> {
-    let mut update = db
-        .update_item(&keys::chat_message(&m.community_id, &m.id))
-        .update_expression("SET #s = :to")
-        .condition_expression(condition)
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":to", s(to.as_str()));
-    update = match to {
-        Status::Delivered => update.expression_attribute_values(":sent", s(Status::Sent.as_str())),
-        Status::Read => update.expression_attribute_values(":read", s(Status::Read.as_str())),
-        Status::Sent => update,
-    };
-    match update.send().await {
-        Ok(_) => Ok(()),
-        Err(e) if is_condition_failed(&e) => Ok(()),
-        Err(e) => Err(sdk(e)),
-    }
+    room::set_status(db, Room::Community(&m.community_id), &m.id, Status::Read).await
 }
 
 /// Moves a user's read position to `position.last_read_id` if that is further (one UpdateItem).
@@ -299,28 +207,7 @@ pub async fn count_unread(
     after: Option<&str>,
     cap: i32,
 ) -> Result<i32> {
-    let mut start = after.map(|id| key_item(&keys::chat_message(community_id, id)));
-    let mut count = 0;
-    loop {
-        let out = db
-            .query()
-            .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
-            .filter_expression("sender_id <> :me AND is_deleted = :no")
-            .expression_attribute_values(":pk", s(keys::chat_pk(community_id)))
-            .expression_attribute_values(":msg", s(keys::CHAT_MESSAGE_PREFIX))
-            .expression_attribute_values(":me", s(reader))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .select(Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
-        count += out.count;
-        start = out.last_evaluated_key;
-        if start.is_none() || count > cap {
-            return Ok(count);
-        }
-    }
+    room::count_unread(db, Room::Community(community_id), reader, after, cap).await
 }
 
 /// A page of a community's history: newest first, or, with `after`, the messages after that
@@ -333,48 +220,5 @@ pub async fn history(
     after: Option<&str>,
     page: &PageParams,
 ) -> Result<History> {
-    let scope = match after {
-        Some(after) => format!("chat-after:{community_id}:{after}"),
-        None => format!("chat:{community_id}"),
-    };
-    let start = match (&page.cursor, after) {
-        (Some(c), _) => Some(cursors.decode(&scope, c)?),
-        (None, Some(after)) => {
-            if get(db, community_id, after).await?.is_none() {
-                return Ok(History::AfterMissing);
-            }
-            Some(key_item(&keys::chat_message(community_id, after)))
-        }
-        (None, None) => None,
-    };
-    let out = db
-        .query()
-        .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
-        .expression_attribute_values(":pk", s(keys::chat_pk(community_id)))
-        .expression_attribute_values(":msg", s(keys::CHAT_MESSAGE_PREFIX))
-        .scan_index_forward(after.is_some())
-        .consistent_read(true)
-        .limit(page.limit + 1)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(sdk)?;
-    let mut results = out
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Message>>>()?;
-    let next = if results.len() > page.limit as usize {
-        results.truncate(page.limit as usize);
-        results.last().map(|last| {
-            cursors.encode(
-                &scope,
-                &key_item(&keys::chat_message(community_id, &last.id)),
-            )
-        })
-    } else {
-        None
-    };
-    Ok(History::Page(Page { results, next }))
+    room::history(db, cursors, Room::Community(community_id), after, page).await
 }

@@ -81,6 +81,7 @@ pub struct CommunityChanges {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<Option<String>>,
     pub require_post_approval: Option<bool>,
+    pub student_dms: Option<bool>,
     pub anonymous_posting: Option<crate::model::AnonymousPosting>,
     pub is_archived: Option<bool>,
     pub tags: Option<Vec<String>>,
@@ -119,6 +120,10 @@ pub async fn update_community(
     if let Some(r) = changes.require_post_approval {
         sets.push("require_post_approval = :r".into());
         req = req.expression_attribute_values(":r", AttributeValue::Bool(r));
+    }
+    if let Some(dms) = changes.student_dms {
+        sets.push("student_dms = :dms".into());
+        req = req.expression_attribute_values(":dms", AttributeValue::Bool(dms));
     }
     if let Some(a) = changes.anonymous_posting {
         sets.push("anonymous_posting = :anon".into());
@@ -391,4 +396,26 @@ pub async fn partition(
         }
     }
     Ok(community.map(|c| (c, (members, enrollments))))
+}
+
+/// Memberships and enrollments of (community, user) pairs, 50 pairs a BatchGetItem: the facts
+/// of users other than the caller in the communities they share with the caller.
+pub async fn facts_of_pairs(
+    db: &Db,
+    pairs: &[(String, String)],
+) -> Result<HashMap<(String, String), (Option<Member>, Option<Enrollment>)>> {
+    let mut out = HashMap::new();
+    for chunk in pairs.chunks(USERS_PER_BATCH) {
+        let keys: Vec<Key> = chunk
+            .iter()
+            .flat_map(|(c, u)| [keys::member(c, u), keys::enrollment(c, u)])
+            .collect();
+        let mut found = db.get_many(&keys).await?.into_iter();
+        for pair in chunk {
+            let member = found.next().flatten().map(from_item).transpose()?;
+            let enrollment = found.next().flatten().map(from_item).transpose()?;
+            out.insert(pair.clone(), (member, enrollment));
+        }
+    }
+    Ok(out)
 }

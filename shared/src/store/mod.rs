@@ -4,14 +4,17 @@
 
 pub mod answers;
 pub mod audit;
+pub mod blocks;
 pub mod chat;
 pub mod communities;
 pub mod connections;
+pub mod conversations;
 pub mod db;
 pub mod lms;
 pub mod notifications;
 pub mod outbox;
 pub mod posts;
+pub mod room;
 pub mod settings;
 
 pub use db::{Db, Item, Refused, Tx, TxOutcome};

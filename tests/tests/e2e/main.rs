@@ -3,6 +3,7 @@
 
 mod auth;
 mod chat;
+mod direct_messages;
 mod events;
 mod forum;
 mod gateway;

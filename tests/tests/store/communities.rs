@@ -15,6 +15,7 @@ fn community(id: &str, instructors: &[&str]) -> Community {
         visibility: Visibility::Public,
         banner_image: None,
         require_post_approval: false,
+        student_dms: true,
         course_id: Some("physics-1".into()),
         instructor_ids: instructors.iter().map(|s| s.to_string()).collect(),
         member_count: 0,

@@ -100,6 +100,7 @@ pub async fn community(db: &Db, id: &str, instructors: &[&str], members: &[&Prin
         visibility: Visibility::Public,
         banner_image: None,
         require_post_approval: false,
+        student_dms: true,
         course_id: None,
         instructor_ids: instructors.iter().map(|s| s.to_string()).collect(),
         member_count: members.len() as i64,

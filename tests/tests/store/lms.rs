@@ -69,6 +69,7 @@ fn course(id: &str, community_id: &str, instructors: &[&str]) -> (Course, Commun
             visibility: Visibility::Public,
             banner_image: None,
             require_post_approval: false,
+            student_dms: true,
             course_id: Some(id.into()),
             instructor_ids,
             member_count: instructors.len() as i64,

@@ -4,6 +4,7 @@
 mod chat;
 mod communities;
 mod connections;
+mod conversations;
 mod fakes;
 mod lms;
 mod notifications;

@@ -17,6 +17,7 @@ fn notification(user: &str, id: &str) -> Notification {
             kind: "message".into(),
             id: "m".into(),
             root_id: None,
+            conversation_id: None,
             link: "/api/community/messages/m/".into(),
         },
         is_read: false,

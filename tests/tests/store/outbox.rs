@@ -14,6 +14,7 @@ fn job(id: &str) -> shared::notifications::jobs::Job {
         },
         post: None,
         message: None,
+        conversation_id: None,
         snippet: "hi @sam".into(),
         reason: None,
         mentions: vec!["sam".into()],

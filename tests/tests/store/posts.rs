@@ -49,6 +49,7 @@ impl Forum {
             visibility: Default::default(),
             banner_image: None,
             require_post_approval,
+            student_dms: true,
             course_id: None,
             instructor_ids: vec![],
             member_count: 2,
