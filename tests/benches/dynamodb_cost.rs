@@ -1739,6 +1739,139 @@ async fn main() {
         ),
     )
     .await;
+    // ---------------------------------------------------------------- education forum
+    m.section = "Education forum";
+    let groups_path = format!("/api/community/groups/{cid}/");
+    m.http(
+        "PUT /groups/{id}/tags/",
+        &instructor,
+        "PUT",
+        &format!("{groups_path}tags/"),
+        Some(json!({ "tags": ["hw1", "exam", "lecture"] })),
+    )
+    .await;
+    let question = m
+        .http(
+            "POST /posts/ (a question with a tag)",
+            &alice_api,
+            "POST",
+            "/api/community/posts/",
+            Some(json!({ "community": cid, "kind": "question", "title": "Why does the borrow end here?",
+                         "content": "The compiler says the borrow lives too long.", "tags": ["hw1"] })),
+        )
+        .await;
+    let question = id_of(&question);
+    let answer = m
+        .http(
+            "POST /posts/ (an answer to a question)",
+            &bob_api,
+            "POST",
+            "/api/community/posts/",
+            Some(json!({ "community": cid, "parent": question,
+                         "content": "Because the reference is used after the loop." })),
+        )
+        .await;
+    let answer = id_of(&answer);
+    m.http(
+        "POST /posts/{id}/accept/ (by the question's author)",
+        &alice_api,
+        "POST",
+        &format!("/api/community/posts/{answer}/accept/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/endorse/",
+        &mod_api,
+        "POST",
+        &format!("/api/community/posts/{answer}/endorse/"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/{id}/resolve/",
+        &alice_api,
+        "POST",
+        &format!("/api/community/posts/{question}/resolve/"),
+        None,
+    )
+    .await;
+    let twin = stack
+        .api(&members[2])
+        .post(
+            "/api/community/posts/",
+            json!({ "community": cid, "kind": "question", "title": "Borrow ends too late?",
+                    "content": "Same question again." }),
+        )
+        .await;
+    let twin = id_of(&twin);
+    m.http(
+        "POST /posts/{id}/duplicate/",
+        &mod_api,
+        "POST",
+        &format!("/api/community/posts/{twin}/duplicate/"),
+        Some(json!({ "of": question })),
+    )
+    .await;
+    m.http(
+        "GET /posts/?community=&kind=question&unanswered=true",
+        &bob_api,
+        "GET",
+        &format!("/api/community/posts/?community={cid}&kind=question&unanswered=true"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /posts/?community=&tag=",
+        &bob_api,
+        "GET",
+        &format!("/api/community/posts/?community={cid}&tag=hw1"),
+        None,
+    )
+    .await;
+    m.http(
+        "POST /posts/ (an announcement to every member)",
+        &instructor,
+        "POST",
+        "/api/community/posts/",
+        Some(
+            json!({ "community": cid, "kind": "announcement", "title": "Exam on Friday",
+                     "content": "Room 4, 9 am." }),
+        ),
+    )
+    .await;
+    m.http(
+        "GET /groups/{id}/audit/",
+        &instructor,
+        "GET",
+        &format!("{groups_path}audit/"),
+        None,
+    )
+    .await;
+    m.http(
+        "PATCH /groups/{id}/ (archive)",
+        &instructor,
+        "PATCH",
+        &groups_path,
+        Some(json!({ "is_archived": true })),
+    )
+    .await;
+    m.http(
+        "POST /posts/ (refused: archived)",
+        &alice_api,
+        "POST",
+        "/api/community/posts/",
+        Some(json!({ "community": cid, "title": "Late", "content": "Too late" })),
+    )
+    .await;
+    m.http(
+        "PATCH /groups/{id}/ (unarchive)",
+        &instructor,
+        "PATCH",
+        &groups_path,
+        Some(json!({ "is_archived": false })),
+    )
+    .await;
     // ---------------------------------------------------------------- direct messages
     m.section = "Direct messages";
     let conversations = "/api/community/conversations";
