@@ -10,6 +10,7 @@ pub mod communities;
 pub mod config;
 pub mod connections;
 pub mod cursor;
+pub mod data_rights;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -41,6 +41,9 @@ pub const TYPING: Limit = Limit {
     window_secs: 10,
 };
 
+/// Every limit, by its action: erasure removes a user's windows of each.
+pub const ALL: [Limit; 5] = [POSTS, REACTIONS, FLAGS, CHAT, TYPING];
+
 /// Counts one attempt; `Err(RateLimited)` with the seconds until the window ends when over.
 pub async fn check(db: &Db, user_id: &str, limit: Limit, now: DateTime<Utc>) -> Result<()> {
     let t = now.timestamp();

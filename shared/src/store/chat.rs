@@ -2,7 +2,9 @@
 //! message -> community references and the read positions. Conditions are named and come back
 //! as typed outcomes; which caller may change what is decided above, in the use cases.
 
-use super::db::{Db, TxOutcome, from_item, is_condition_failed, key_item, n, s, sdk, to_item};
+use super::db::{
+    Db, TxOutcome, from_item, is_condition_failed, key_item, n, owned_by, s, sdk, to_item,
+};
 use super::outbox;
 use crate::chat::{CLIENT_ID_TTL_SECS, Message, ReadPosition, Status};
 use crate::cursor::{Cursors, Page, PageParams};
@@ -89,7 +91,10 @@ pub async fn insert(
     let mut tx = db.tx();
     tx.put_new(
         MESSAGE_IS_NEW,
-        to_item(&keys::chat_message(community_id, &message.id), message)?,
+        owned_by(
+            to_item(&keys::chat_message(community_id, &message.id), message)?,
+            &message.sender_id,
+        ),
     )?
     .put(to_item(
         &keys::chat_message_ref(&message.id),
@@ -261,17 +266,21 @@ async fn set_status(db: &Db, m: &Message, to: Status, condition: &str) -> Result
 
 /// Moves a user's read position to `position.last_read_id` if that is further (one UpdateItem).
 pub async fn advance_read(db: &Db, position: &ReadPosition) -> Result<Advanced> {
+    let key = keys::chat_read_position(&position.community_id, &position.user_id);
+    let owner = keys::owner_entry(&position.user_id, &key);
     let moved = db
-        .update_item(&keys::chat_read_position(
-            &position.community_id,
-            &position.user_id,
-        ))
-        .update_expression("SET last_read_id = :m, read_at = :now, community_id = :c, user_id = :u")
+        .update_item(&key)
+        .update_expression(
+            "SET last_read_id = :m, read_at = :now, community_id = :c, user_id = :u, \
+             GSI3PK = :owner, GSI3SK = :owned",
+        )
         .condition_expression("attribute_not_exists(last_read_id) OR last_read_id < :m")
         .expression_attribute_values(":m", s(&position.last_read_id))
         .expression_attribute_values(":now", s(&position.read_at))
         .expression_attribute_values(":c", s(&position.community_id))
         .expression_attribute_values(":u", s(&position.user_id))
+        .expression_attribute_values(":owner", s(&owner.pk))
+        .expression_attribute_values(":owned", s(&owner.sk))
         .send()
         .await;
     match moved {

@@ -11,5 +11,6 @@ pub mod notifications;
 pub mod outbox;
 pub mod posts;
 pub mod settings;
+pub mod user_data;
 
 pub use db::{Db, Item, Refused, Tx, TxOutcome};
