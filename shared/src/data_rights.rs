@@ -120,7 +120,8 @@ async fn run(
         Step::Memberships => {
             let mut removed = 0;
             for community_id in communities::community_ids_of(db, user_id).await? {
-                removed += usize::from(communities::delete_member(db, &community_id, user_id).await?);
+                removed +=
+                    usize::from(communities::delete_member(db, &community_id, user_id).await?);
             }
             Ok(removed)
         }
@@ -205,8 +206,9 @@ pub async fn export(db: &Db, caller: &Principal, user_id: &str, now: &str) -> Re
             (Some(pk), Some(sk)) => Owned::of(&Key { pk, sk }),
             _ => Owned::Other,
         };
-        // Other users' notifications the user acted in belong to their recipients.
-        if !matches!(kind, Owned::Notification | Owned::Other) {
+        // Other users' notifications the user acted in belong to their recipients; jobs are
+        // the notifier's transient work.
+        if !matches!(kind, Owned::Notification | Owned::Job | Owned::Other) {
             add(kind.section(), item)?;
         }
     }

@@ -5,8 +5,8 @@ use serde::Serialize;
 use shared::access::{PlatformAction, require_platform};
 use shared::http::{self, json, json_body, no_content, principal};
 use shared::ids::{parse_external, parse_user_id};
-use shared::{data_rights, lms};
 use shared::{App, Error, Result};
+use shared::{data_rights, lms};
 
 /// 201 when the upsert created or changed something, 200 when it was already so.
 fn upserted<T: Serialize>(value: &T, written: bool) -> Result<Response<Body>> {
@@ -31,7 +31,10 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
     match (req.method().as_str(), path.as_slice()) {
         ("GET", ["lms", "users", user_id, "export"]) => {
             let user_id = parse_user_id(user_id)?;
-            json(200, &data_rights::export(db, &caller, &user_id, &now).await?)
+            json(
+                200,
+                &data_rights::export(db, &caller, &user_id, &now).await?,
+            )
         }
         ("DELETE", ["lms", "users", user_id]) => {
             let user_id = parse_user_id(user_id)?;

@@ -29,6 +29,9 @@ pub enum Owned {
     Watch,
     /// The user's enrollment in a course's community.
     Enrollment,
+    /// A notification job (or part) of an event the user caused: deleted (its stream record
+    /// is a removal, which the notifier does not take).
+    Job,
     /// A kind this version does not know (written by a newer one): left alone.
     Other,
 }
@@ -43,6 +46,9 @@ impl Owned {
                 _ if sk.starts_with(keys::POST_FLAG_PREFIX) => Self::Flag,
                 _ => Self::Other,
             };
+        }
+        if pk.starts_with("NOTIFYJOB#") {
+            return Self::Job;
         }
         if !pk.starts_with("COMMUNITY#") && !pk.starts_with("USER#") {
             return Self::Other;
@@ -73,6 +79,7 @@ impl Owned {
             Self::ReadPosition => "chat_read_positions",
             Self::Watch => "watch_settings",
             Self::Enrollment => "enrollments",
+            Self::Job => "notification_jobs",
             Self::Other => "other",
         }
     }
@@ -226,6 +233,8 @@ mod tests {
             (keys::watch("c1", "u1"), Owned::Watch),
             (keys::enrollment("c1", "u1"), Owned::Enrollment),
             (keys::member("c1", "u1"), Owned::Other),
+            (keys::notification_job("j1"), Owned::Job),
+            (keys::notification_job_part("j1", 2), Owned::Job),
             (keys::chat_client_id("c1", "u1", "x"), Owned::Other),
         ];
         for (key, kind) in cases {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod chat;
+mod data_rights;
 mod events;
 mod gateway;
 mod groups;
