@@ -60,6 +60,29 @@ pub enum Action {
     ManageMembers,
     /// Make a member an instructor of the community (a role the LMS sets for course instructors).
     AssignInstructor,
+    /// Create an announcement (a root post that notifies every member).
+    Announce,
+    /// Endorse a post or reply, close a question as a duplicate, accept an answer to someone
+    /// else's question.
+    Endorse,
+    /// Replace the community's tags.
+    ManageTags,
+    /// Archive or unarchive the community.
+    Archive,
+    /// Read the moderation audit log.
+    ReadAudit,
+}
+
+impl Action {
+    /// Actions that change content: refused in an archived community (except for admins).
+    /// `Moderate` is also the right to read moderation state; its writes ask
+    /// [`Access::require_write`] too.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::Post | Action::Chat | Action::Announce | Action::Endorse | Action::ManageTags
+        )
+    }
 }
 
 /// The facts a decision depends on.
@@ -78,6 +101,8 @@ pub enum Decision {
     Allow,
     Forbidden,
     Hidden,
+    /// Allowed, but the community is archived (409 `archived`).
+    Archived,
 }
 
 impl<'a> Facts<'a> {
@@ -138,16 +163,32 @@ pub fn decide(f: &Facts<'_>, action: Action) -> Decision {
         Action::View => true,
         Action::Join => f.can_join(),
         Action::Read | Action::Post | Action::Chat => admin || role.is_some(),
-        Action::Moderate => admin || role.is_some_and(|r| r >= CommunityRole::Moderator),
-        Action::Update | Action::ManageMembers => {
-            admin || role.is_some_and(|r| r >= CommunityRole::Instructor)
+        Action::Moderate | Action::Announce | Action::Endorse => {
+            admin || role.is_some_and(|r| r >= CommunityRole::Moderator)
         }
+        Action::Update
+        | Action::ManageMembers
+        | Action::ManageTags
+        | Action::Archive
+        | Action::ReadAudit => admin || role.is_some_and(|r| r >= CommunityRole::Instructor),
         Action::AssignInstructor => admin,
     };
-    if allowed {
-        Decision::Allow
-    } else {
+    if !allowed {
         Decision::Forbidden
+    } else if action.writes() && f.community.is_archived && !admin {
+        Decision::Archived
+    } else {
+        Decision::Allow
+    }
+}
+
+/// The decision for a write that is not an action of its own (editing or deleting one's own
+/// post or message, a moderator's decision): `action` is the right it needs, and an archived
+/// community refuses it for everyone but admins.
+pub fn decide_write(f: &Facts<'_>, action: Action) -> Decision {
+    match decide(f, action) {
+        Decision::Allow if f.community.is_archived && !f.principal.is_admin() => Decision::Archived,
+        other => other,
     }
 }
 
@@ -229,8 +270,25 @@ impl Access {
 
     /// 404 if the caller may not see the community, 403 if they may see it but not do this.
     pub fn require(&self, action: Action) -> Result<()> {
-        match decide(&self.facts(), action) {
+        self.answer(action, decide(&self.facts(), action))
+    }
+
+    /// [`Access::require`] for a write that needs `action`'s right: also 409 `archived` in an
+    /// archived community (admins excepted).
+    pub fn require_write(&self, action: Action) -> Result<()> {
+        self.answer(action, decide_write(&self.facts(), action))
+    }
+
+    /// Moderators, instructors and admins here: they see real authors and staff-only posts and
+    /// are exempt from the posting and chat limits.
+    pub fn is_staff(&self) -> bool {
+        self.can(Action::Moderate)
+    }
+
+    fn answer(&self, action: Action, decision: Decision) -> Result<()> {
+        match decision {
             Decision::Allow => Ok(()),
+            Decision::Archived => Err(Error::Archived),
             Decision::Hidden => Err(Error::NotFound("community")),
             Decision::Forbidden => Err(Error::Forbidden(
                 match action {
@@ -238,8 +296,17 @@ impl Access {
                     Action::Read | Action::Post | Action::Chat => {
                         "you are not a member of this community (or your enrollment has ended)"
                     }
-                    Action::Moderate => "only moderators, instructors and admins may do this",
-                    Action::Update | Action::ManageMembers => {
+                    Action::Moderate | Action::Endorse => {
+                        "only moderators, instructors and admins may do this"
+                    }
+                    Action::Announce => {
+                        "only moderators, instructors and admins may post announcements"
+                    }
+                    Action::Update
+                    | Action::ManageMembers
+                    | Action::ManageTags
+                    | Action::Archive
+                    | Action::ReadAudit => {
                         "only the community's instructors and admins may do this"
                     }
                     Action::AssignInstructor => "only admins may make a member an instructor",
@@ -362,6 +429,15 @@ impl Roster {
         decide(&facts, action) == Decision::Allow
     }
 
+    /// Every member and course instructor (the audience of an announcement).
+    pub fn everyone(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.community.instructor_ids.clone();
+        out.extend(self.members.keys().cloned());
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The course's instructors and the members holding moderator or instructor.
     pub fn moderators(&self) -> Vec<String> {
         let mut out: Vec<String> = self.community.instructor_ids.clone();
@@ -403,6 +479,7 @@ mod tests {
             post_count: 0,
             created_at: String::new(),
             updated_at: String::new(),
+            ..Default::default()
         }
     }
 
@@ -716,5 +793,59 @@ mod tests {
         let c = community(Visibility::Private, false, &[]);
         let f = Facts { community: &c, ..f };
         assert_eq!(decide(&f, Action::Join), Hidden);
+    }
+
+    #[test]
+    fn forum_actions_follow_the_roles_and_an_archive_refuses_writes_but_to_admins() {
+        let roles = [
+            (Role::Student, Some(CommunityRole::Member)),
+            (Role::Student, Some(CommunityRole::Moderator)),
+            (Role::Instructor, Some(CommunityRole::Instructor)),
+            (Role::Admin, None),
+        ];
+        // (action, allowed for member, moderator, instructor, admin)
+        let rows = [
+            (Action::Announce, [false, true, true, true]),
+            (Action::Endorse, [false, true, true, true]),
+            (Action::ManageTags, [false, false, true, true]),
+            (Action::Archive, [false, false, true, true]),
+            (Action::ReadAudit, [false, false, true, true]),
+            (Action::Post, [true, true, true, true]),
+            (Action::Chat, [true, true, true, true]),
+        ];
+        let now = Utc::now();
+        for archived in [false, true] {
+            for (action, allowed) in rows {
+                for ((role, membership), allowed) in roles.iter().zip(allowed) {
+                    let p = principal(*role);
+                    let mut c = community(Visibility::Public, true, &[]);
+                    c.is_archived = archived;
+                    let m = membership.map(member);
+                    let e = enrollment(true, None);
+                    let f = Facts {
+                        principal: &p,
+                        community: &c,
+                        membership: m.as_ref(),
+                        enrollment: Some(&e),
+                        now,
+                    };
+                    let expected = match (allowed, archived && action.writes(), *role) {
+                        (false, _, _) => Forbidden,
+                        (true, true, Role::Admin) | (true, false, _) => Allow,
+                        (true, true, _) => Archived,
+                    };
+                    assert_eq!(
+                        decide(&f, action),
+                        expected,
+                        "{action:?} {role:?} {archived}"
+                    );
+                    let write = match decide_write(&f, Action::Read) {
+                        d if archived && *role != Role::Admin => d == Archived,
+                        d => d == Allow,
+                    };
+                    assert!(write, "editing one's own post, {role:?} {archived}");
+                }
+            }
+        }
     }
 }

@@ -320,3 +320,16 @@ pub fn notification_job(job_id: &str) -> Key {
 pub fn notification_job_part(job_id: &str, part: u32) -> Key {
     key(format!("NOTIFYJOB#{job_id}"), format!("PART#{part:04}"))
 }
+
+// ---------------------------------------------------------------- moderation audit log
+
+/// `COMMUNITY#{id}#AUDIT / {entry_id}`: one moderation action, written once, never changed;
+/// read newest first (entry ids are ULIDs). Its own partition, so that reading a community's
+/// roster never reads its log.
+pub fn audit_entry(community_id: &str, entry_id: &str) -> Key {
+    key(audit_pk(community_id), entry_id)
+}
+
+pub fn audit_pk(community_id: &str) -> String {
+    format!("COMMUNITY#{community_id}#AUDIT")
+}

@@ -107,10 +107,14 @@ pub struct CourseInput {
     pub title: Option<String>,
     pub description: Option<String>,
     pub instructor_ids: Option<Vec<String>>,
+    /// Archives (or unarchives) the course's community: read-only for everyone but admins.
+    #[serde(default)]
+    pub is_archived: Option<bool>,
 }
 
 /// Upserts a course; creates its community (with its instructors as members) the first time.
-/// Answers the course and whether anything was written.
+/// Answers the course and whether anything was written. `is_archived`, when given, archives or
+/// unarchives its community (logged in its audit log with the LMS's admin as the actor).
 #[tracing::instrument(skip_all, fields(course_id))]
 pub async fn upsert_course(
     db: &Db,
@@ -156,7 +160,70 @@ pub async fn upsert_course(
         return Err(Error::Validation(errors));
     }
     let title = title.unwrap_or_default();
+    let (course, written) =
+        upsert_course_record(db, ids, course_id, &title, &description, &instructors, now).await?;
+    let archived = match input.is_archived {
+        Some(a) => set_archived(db, ids, principal, &course.community_id, a, now).await?,
+        None => false,
+    };
+    Ok((course, written || archived))
+}
 
+/// Archives or unarchives a community for the LMS (one GetItem; one UpdateItem and the audit
+/// entry's PutItem when it changes). Answers whether it changed.
+async fn set_archived(
+    db: &Db,
+    ids: &dyn Ids,
+    principal: &Principal,
+    community_id: &str,
+    archived: bool,
+    now: &str,
+) -> Result<bool> {
+    let Some(c) = crate::store::communities::community(db, community_id).await? else {
+        return Err(Error::NotFound("community"));
+    };
+    if c.is_archived == archived {
+        return Ok(false);
+    }
+    crate::store::communities::update_community(
+        db,
+        community_id,
+        crate::store::communities::CommunityChanges {
+            is_archived: Some(archived),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    let entry = crate::audit::AuditEntry {
+        id: ids.new_id(),
+        community_id: community_id.into(),
+        action: if archived {
+            crate::audit::AuditAction::Archive
+        } else {
+            crate::audit::AuditAction::Unarchive
+        },
+        actor_id: principal.user_id.clone(),
+        actor_name: principal.name.clone(),
+        target: crate::audit::AuditTarget::community(community_id),
+        detail: Some("by the LMS course sync".into()),
+        created_at: now.into(),
+    };
+    crate::store::audit::put(db, &entry).await?;
+    Ok(true)
+}
+
+async fn upsert_course_record(
+    db: &Db,
+    ids: &dyn Ids,
+    course_id: &str,
+    title: &str,
+    description: &str,
+    instructors: &[String],
+    now: &str,
+) -> Result<(Course, bool)> {
+    let (title, description) = (title.to_string(), description.to_string());
+    let instructors = instructors.to_vec();
     for _attempt in 0..4 {
         let existing = store::course(db, course_id).await?;
         let outcome = match &existing {
@@ -214,6 +281,7 @@ async fn create_course(
         post_count: 0,
         created_at: now.into(),
         updated_at: now.into(),
+        ..Default::default()
     };
     let members: Vec<Member> = instructors
         .iter()

@@ -43,6 +43,12 @@ pub fn dynamodb_endpoint() -> String {
     std::env::var("TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8001".into())
 }
 
+/// The AWS service emulator (S3, SES v2, SNS, Secrets Manager) used by the tests (`make test`
+/// starts one).
+pub fn aws_emulator_endpoint() -> String {
+    std::env::var("TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5001".into())
+}
+
 pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -170,6 +176,7 @@ impl Stack {
             .bin_dir(bin_dir())
             .table_name(&table)
             .dynamodb_endpoint(&endpoint)
+            .aws_endpoint(aws_emulator_endpoint())
             .env("JWT_SECRET", JWT_SECRET)
             .env("JWT_ISSUER", JWT_ISSUER)
             .env("JWT_AUDIENCE", JWT_AUDIENCE)

@@ -28,8 +28,8 @@ pub fn notification_item(notification: &Notification, ttl: i64) -> Result<Item> 
     let mut item = to_item(&key, notification)?;
     item.insert("entity".into(), s(ENTITY));
     item.insert("ttl".into(), n(ttl));
-    if let Some(actor) = &notification.actor {
-        item = owned_by(item, &actor.id);
+    if let Some(actor) = notification.actor.as_ref().and_then(|a| a.id.as_deref()) {
+        item = owned_by(item, actor);
     }
     if !notification.is_read {
         item = with_gsi(

@@ -5,6 +5,7 @@ mod auth;
 mod chat;
 mod data_rights;
 mod events;
+mod forum;
 mod gateway;
 mod groups;
 mod hardening;
