@@ -24,6 +24,8 @@ pub enum PlatformAction {
     SyncLms,
     /// Create a community not tied to a course.
     CreateCommunity,
+    /// Export or erase everything stored about a user (data rights requests).
+    ManageUserData,
 }
 
 /// Admins only, for every platform action.
@@ -35,6 +37,7 @@ pub fn require_platform(principal: &Principal, action: PlatformAction) -> Result
         match action {
             PlatformAction::SyncLms => "LMS sync requires an admin token",
             PlatformAction::CreateCommunity => "only admins may create communities",
+            PlatformAction::ManageUserData => "only admins may export or erase a user's data",
         }
         .into(),
     ))
@@ -871,7 +874,11 @@ mod tests {
             ),
             Forbidden
         );
-        for action in [PlatformAction::SyncLms, PlatformAction::CreateCommunity] {
+        for action in [
+            PlatformAction::SyncLms,
+            PlatformAction::CreateCommunity,
+            PlatformAction::ManageUserData,
+        ] {
             assert!(require_platform(&principal(Role::Admin), action).is_ok());
             for role in [Role::Instructor, Role::Student] {
                 assert!(matches!(

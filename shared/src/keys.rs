@@ -15,6 +15,32 @@ fn key(pk: String, sk: impl Into<String>) -> Key {
 
 pub const GSI1: &str = "GSI1";
 pub const GSI2: &str = "GSI2";
+pub const GSI3: &str = "GSI3";
+
+// ---------------------------------------------------------------- owners (data rights)
+
+/// GSI3 of an item that names a user but lives outside the user's own partitions (sparse):
+/// `OWNER#{user_id} / {PK}|{SK}`. The user's posts, replies, notes, flags, chat messages, read
+/// positions, watch rows, enrollments and the notifications they are the actor of carry it, so
+/// export and erasure find them with one Query instead of walking every community.
+pub fn owner_entry(user_id: &str, item: &Key) -> Key {
+    key(owner_pk(user_id), format!("{}|{}", item.pk, item.sk))
+}
+
+pub fn owner_pk(user_id: &str) -> String {
+    format!("OWNER#{user_id}")
+}
+
+/// `USER#{user_id}`: the user's own partition (profile, connections, notification state and
+/// preferences, and whatever else is kept per user); erasure deletes all of it.
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+/// `RATE#{user_id}#{action}`: the partition of one user's windows of one rate limit.
+pub fn rate_pk(user_id: &str, action: &str) -> String {
+    format!("RATE#{user_id}#{action}")
+}
 
 // ---------------------------------------------------------------- identities (LMS-owned)
 
@@ -115,7 +141,7 @@ pub fn presence_pk(community_id: &str) -> String {
 
 /// `RATE#{user_id}#{action} / {window}`: a fixed-window counter with a TTL.
 pub fn rate_window(user_id: &str, action: &str, window: i64) -> Key {
-    key(format!("RATE#{user_id}#{action}"), window.to_string())
+    key(rate_pk(user_id, action), window.to_string())
 }
 
 // ---------------------------------------------------------------- posts

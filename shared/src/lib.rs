@@ -12,6 +12,7 @@ pub mod config;
 pub mod connections;
 pub mod conversations;
 pub mod cursor;
+pub mod data_rights;
 pub mod error;
 pub mod http;
 pub mod ids;

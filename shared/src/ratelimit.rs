@@ -48,6 +48,9 @@ pub const TYPING: Limit = Limit {
     window_secs: 10,
 };
 
+/// Every limit, by its action: erasure removes a user's windows of each.
+pub const ALL: [Limit; 5] = [POSTS, REACTIONS, FLAGS, CHAT, TYPING];
+
 /// The limits in force: the defaults, overridden by the environment.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -5,8 +5,8 @@ use serde::Serialize;
 use shared::access::{PlatformAction, require_platform};
 use shared::http::{self, json, json_body, no_content, principal};
 use shared::ids::{parse_external, parse_user_id};
-use shared::lms;
 use shared::{App, Error, Result};
+use shared::{data_rights, lms};
 
 /// 201 when the upsert created or changed something, 200 when it was already so.
 fn upserted<T: Serialize>(value: &T, written: bool) -> Result<Response<Body>> {
@@ -15,13 +15,34 @@ fn upserted<T: Serialize>(value: &T, written: bool) -> Result<Response<Body>> {
 
 pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
     let caller = principal(&app, &req)?;
-    // Before anything of the request is read: a non-admin learns nothing of its shape.
-    require_platform(&caller, PlatformAction::SyncLms)?;
     let segments = http::segments(&req);
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // Before anything of the request is read: a non-admin learns nothing of its shape.
+    require_platform(
+        &caller,
+        match path.as_slice() {
+            ["lms", "users", _, "export"] => PlatformAction::ManageUserData,
+            ["lms", "users", _] if req.method() == "DELETE" => PlatformAction::ManageUserData,
+            _ => PlatformAction::SyncLms,
+        },
+    )?;
     let now = app.now_iso();
     let db = &app.db;
     match (req.method().as_str(), path.as_slice()) {
+        ("GET", ["lms", "users", user_id, "export"]) => {
+            let user_id = parse_user_id(user_id)?;
+            json(
+                200,
+                &data_rights::export(db, &caller, &user_id, &now).await?,
+            )
+        }
+        ("DELETE", ["lms", "users", user_id]) => {
+            let user_id = parse_user_id(user_id)?;
+            json(
+                200,
+                &data_rights::erase(db, app.push.as_ref(), &caller, &user_id).await?,
+            )
+        }
         ("PUT", ["lms", "users", user_id]) => {
             let user_id = parse_user_id(user_id)?;
             let (user, written) =
@@ -55,7 +76,9 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             lms::delete_enrollment(db, &caller, &course_id, &user_id, &now).await?;
             no_content()
         }
-        (_, ["lms", "users", _] | ["lms", "courses", _]) => Err(Error::MethodNotAllowed("PUT")),
+        (_, ["lms", "users", _]) => Err(Error::MethodNotAllowed("PUT, DELETE")),
+        (_, ["lms", "users", _, "export"]) => Err(Error::MethodNotAllowed("GET")),
+        (_, ["lms", "courses", _]) => Err(Error::MethodNotAllowed("PUT")),
         (_, ["lms", "courses", _, "enrollments", _]) => Err(Error::MethodNotAllowed("PUT, DELETE")),
         _ => Err(Error::NotFound("route")),
     }

@@ -169,17 +169,21 @@ pub async fn mark_read(db: &Db, m: &Message) -> Result<()> {
 
 /// Moves a user's read position to `position.last_read_id` if that is further (one UpdateItem).
 pub async fn advance_read(db: &Db, position: &ReadPosition) -> Result<Advanced> {
+    let key = keys::chat_read_position(&position.community_id, &position.user_id);
+    let owner = keys::owner_entry(&position.user_id, &key);
     let moved = db
-        .update_item(&keys::chat_read_position(
-            &position.community_id,
-            &position.user_id,
-        ))
-        .update_expression("SET last_read_id = :m, read_at = :now, community_id = :c, user_id = :u")
+        .update_item(&key)
+        .update_expression(
+            "SET last_read_id = :m, read_at = :now, community_id = :c, user_id = :u, \
+             GSI3PK = :owner, GSI3SK = :owned",
+        )
         .condition_expression("attribute_not_exists(last_read_id) OR last_read_id < :m")
         .expression_attribute_values(":m", s(&position.last_read_id))
         .expression_attribute_values(":now", s(&position.read_at))
         .expression_attribute_values(":c", s(&position.community_id))
         .expression_attribute_values(":u", s(&position.user_id))
+        .expression_attribute_values(":owner", s(&owner.pk))
+        .expression_attribute_values(":owned", s(&owner.sk))
         .send()
         .await;
     match moved {

@@ -194,6 +194,16 @@ pub fn with_gsi(mut item: Item, index: &str, k: &Key) -> Item {
     item
 }
 
+/// Adds the owner index entry (GSI3, `keys::owner_entry`) of a user to an item that names them
+/// outside their own partitions: export and erasure find it there.
+pub fn owned_by(item: Item, user_id: &str) -> Item {
+    let (Some(pk), Some(sk)) = (attr_s(&item, "PK"), attr_s(&item, "SK")) else {
+        return item;
+    };
+    let entry = crate::keys::owner_entry(user_id, &Key { pk, sk });
+    with_gsi(item, crate::keys::GSI3, &entry)
+}
+
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     Ok(serde_dynamo::from_item(item)?)
 }

@@ -4,7 +4,7 @@
 use super::communities::{
     COMMUNITY_MISSING, MEMBER_EXISTS, community_item, member_item, role_update,
 };
-use super::db::{Db, TxOutcome, delete_of, n, s, sdk, to_item, update_of};
+use super::db::{Db, TxOutcome, delete_of, n, owned_by, s, sdk, to_item, update_of};
 use crate::error::Result;
 use crate::keys;
 use crate::model::{Community, CommunityRole, Course, Enrollment, Member, User};
@@ -131,10 +131,10 @@ pub async fn enrollment(db: &Db, community_id: &str, user_id: &str) -> Result<Op
 
 pub async fn put_enrollment(db: &Db, e: &Enrollment) -> Result<()> {
     db.put_item()
-        .set_item(Some(to_item(
-            &keys::enrollment(&e.community_id, &e.user_id),
-            e,
-        )?))
+        .set_item(Some(owned_by(
+            to_item(&keys::enrollment(&e.community_id, &e.user_id), e)?,
+            &e.user_id,
+        )))
         .send()
         .await
         .map_err(sdk)?;

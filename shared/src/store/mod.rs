@@ -16,5 +16,6 @@ pub mod outbox;
 pub mod posts;
 pub mod room;
 pub mod settings;
+pub mod user_data;
 
 pub use db::{Db, Item, Refused, Tx, TxOutcome};

@@ -1,7 +1,9 @@
 //! Notifications and their exact unread counter, the notifier's part items, and the reads the
 //! notifier makes to resolve an audience and reach its connections.
 
-use super::db::{Db, Item, TxOutcome, attr_n, attr_s, from_item, n, s, sdk, to_item, with_gsi};
+use super::db::{
+    Db, Item, TxOutcome, attr_n, attr_s, from_item, n, owned_by, s, sdk, to_item, with_gsi,
+};
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
 use crate::keys::{self, GSI1, Key};
@@ -26,6 +28,9 @@ pub fn notification_item(notification: &Notification, ttl: i64) -> Result<Item> 
     let mut item = to_item(&key, notification)?;
     item.insert("entity".into(), s(ENTITY));
     item.insert("ttl".into(), n(ttl));
+    if let Some(actor) = notification.actor.as_ref().and_then(|a| a.id.as_deref()) {
+        item = owned_by(item, actor);
+    }
     if !notification.is_read {
         item = with_gsi(
             item,

@@ -2,7 +2,7 @@
 //! decision or chat message it belongs to, so one cannot be stored without the other. The job's
 //! stream record triggers the notifier.
 
-use super::db::{Item, Tx, n, s, to_item};
+use super::db::{Item, Tx, n, owned_by, s, to_item};
 use crate::error::Result;
 use crate::keys;
 use crate::model::notification::{JOB_ENTITY, JOB_RETENTION_SECS, Job, JobItem};
@@ -48,5 +48,5 @@ pub fn job_item(item: &JobItem) -> Result<Item> {
     let mut stored = to_item(&key, item)?;
     stored.insert("entity".into(), s(JOB_ENTITY));
     stored.insert("ttl".into(), n(created + JOB_RETENTION_SECS));
-    Ok(stored)
+    Ok(owned_by(stored, &item.job.actor.id))
 }

@@ -9,8 +9,8 @@
 //! transaction ([`outbox::stage`]): the event and its job are stored together or not at all.
 
 use super::db::{
-    Db, Item, Refused, Tx, TxOutcome, attr_n, check_of, delete_of, is_condition_failed, n, s, sdk,
-    to_item, update_of, with_gsi,
+    Db, Item, Refused, Tx, TxOutcome, attr_n, check_of, delete_of, is_condition_failed, n,
+    owned_by, s, sdk, to_item, update_of, with_gsi,
 };
 use super::{audit, outbox};
 use crate::cursor::{Cursors, Page, PageParams};
@@ -49,7 +49,11 @@ fn index_key(p: &Post) -> Key {
 
 /// The stored item of a post with its index keys (the queue's only while it waits).
 pub fn post_item(p: &Post) -> Result<Item> {
-    let mut item = with_gsi(to_item(&keys::post(&p.id), p)?, GSI1, &index_key(p));
+    let mut item = with_gsi(
+        owned_by(to_item(&keys::post(&p.id), p)?, &p.author_id),
+        GSI1,
+        &index_key(p),
+    );
     if let Some(since) = &p.queued_at {
         item = with_gsi(
             item,
@@ -58,6 +62,14 @@ pub fn post_item(p: &Post) -> Result<Item> {
         );
     }
     Ok(item)
+}
+
+/// The stored item of a moderator note, in its author's owner index.
+fn note_item(note: &Note) -> Result<Item> {
+    Ok(owned_by(
+        to_item(&keys::post_note(&note.post_id, &note.id), note)?,
+        &note.author_id,
+    ))
 }
 
 fn reaction_key(root_id: &str, r: &Reaction) -> Key {
@@ -785,7 +797,10 @@ pub async fn add_flag(db: &Db, post: &Post, flag: &Flag, job: Option<&Job>) -> R
     let mut tx = db.tx();
     tx.put_new(
         FLAG,
-        to_item(&keys::post_flag(&post.id, &flag.user_id), flag)?,
+        owned_by(
+            to_item(&keys::post_flag(&post.id, &flag.user_id), flag)?,
+            &flag.user_id,
+        ),
     )?;
     tx.update(
         Some(POST),
@@ -852,7 +867,7 @@ pub async fn resolve_flags(
             .expression_attribute_values(":approved", s("approved")),
     )?;
     if let Some(note) = note {
-        tx.put_new(NOTE, to_item(&keys::post_note(post_id, &note.id), note)?)?;
+        tx.put_new(NOTE, note_item(note)?)?;
     }
     log(&mut tx, entry)?;
     match db.run(tx).await? {
@@ -874,10 +889,7 @@ pub enum NoteAdded {
 pub async fn add_note(db: &Db, note: &Note) -> Result<NoteAdded> {
     let out = db
         .put_item()
-        .set_item(Some(to_item(
-            &keys::post_note(&note.post_id, &note.id),
-            note,
-        )?))
+        .set_item(Some(note_item(note)?))
         .condition_expression("attribute_not_exists(PK)")
         .send()
         .await;

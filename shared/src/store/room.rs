@@ -4,7 +4,7 @@
 //! conditional UpdateItems with typed outcomes, delivery and read status, unread counts and the
 //! history pages (newest first, or after a given message oldest first).
 
-use super::db::{Db, Tx, from_item, is_condition_failed, key_item, n, s, sdk, to_item};
+use super::db::{Db, Tx, from_item, is_condition_failed, key_item, n, owned_by, s, sdk, to_item};
 use crate::chat::{CLIENT_ID_TTL_SECS, Status};
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
@@ -68,7 +68,10 @@ pub fn stage_new<M: RoomMessage>(
 ) -> Result<Option<Key>> {
     tx.put_new(
         MESSAGE_IS_NEW,
-        to_item(&room.message(message.id()), message)?,
+        owned_by(
+            to_item(&room.message(message.id()), message)?,
+            message.sender_id(),
+        ),
     )?;
     let Some(client_id) = message.client_id() else {
         return Ok(None);

@@ -1,6 +1,6 @@
 //! Watching and muting communities, and the per-user rate-limit windows.
 
-use super::db::{Db, n, s, sdk, to_item};
+use super::db::{Db, n, owned_by, s, sdk, to_item};
 use crate::error::Result;
 use crate::keys;
 use crate::model::notification::WatchRow;
@@ -12,10 +12,10 @@ pub async fn watch(db: &Db, community_id: &str, user_id: &str) -> Result<Option<
 /// Sets an explicit watch or mute (one PutItem; idempotent).
 pub async fn put_watch(db: &Db, row: &WatchRow) -> Result<()> {
     db.put_item()
-        .set_item(Some(to_item(
-            &keys::watch(&row.community_id, &row.user_id),
-            row,
-        )?))
+        .set_item(Some(owned_by(
+            to_item(&keys::watch(&row.community_id, &row.user_id), row)?,
+            &row.user_id,
+        )))
         .send()
         .await
         .map_err(sdk)?;

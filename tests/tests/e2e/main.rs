@@ -3,6 +3,7 @@
 
 mod auth;
 mod chat;
+mod data_rights;
 mod direct_messages;
 mod events;
 mod forum;
