@@ -10,6 +10,7 @@ pub mod lms;
 pub mod notifications;
 pub mod outbox;
 pub mod posts;
+pub mod search;
 pub mod settings;
 
 pub use db::{Db, Item, Refused, Tx, TxOutcome};
