@@ -116,7 +116,7 @@ pub async fn search(
     if q.chars().count() > MAX_QUERY {
         return Err(Error::validation(
             "q",
-            &format!("must be at most {MAX_QUERY} characters"),
+            format!("must be at most {MAX_QUERY} characters"),
         ));
     }
     let doc_type = query.doc_type.as_deref().map(DocType::parse).transpose()?;
@@ -270,11 +270,14 @@ async fn visible_page(
             at += 1;
             let Some(item) = item.clone() else { continue };
             let found = match c.doc_type {
-                MESSAGE => Found::Message(from_item::<Message>(item)?),
+                MESSAGE => Found::Message(Box::new(from_item::<Message>(item)?)),
                 _ => {
                     let post: Post = from_item(item)?;
                     let root = c.root_id.as_deref().and_then(|r| roots.get(r)).cloned();
-                    Found::Post { post, root }
+                    Found::Post {
+                        post: Box::new(post),
+                        root: root.map(Box::new),
+                    }
                 }
             };
             if visibility::readable(&found, access) {
@@ -291,26 +294,32 @@ async fn visible_page(
 fn hit(found: Found, score: f64, terms: &[QueryTerm]) -> Hit {
     let score = (score * 1000.0).round() / 1000.0;
     match found {
-        Found::Post { post, .. } => Hit {
-            doc_type: POST,
-            snippet: text::snippet(&post.content, terms),
-            root_id: post.parent_id.as_ref().map(|_| post.root_id.clone()),
-            id: post.id,
-            community_id: post.community_id,
-            title: post.title,
-            created_at: post.created_at,
-            score,
-        },
-        Found::Message(m) => Hit {
-            doc_type: MESSAGE,
-            snippet: text::snippet(&m.message, terms),
-            id: m.id,
-            community_id: m.community_id,
-            title: None,
-            root_id: None,
-            created_at: m.created_at,
-            score,
-        },
+        Found::Post { post, .. } => {
+            let post = *post;
+            Hit {
+                doc_type: POST,
+                snippet: text::snippet(&post.content, terms),
+                root_id: post.parent_id.as_ref().map(|_| post.root_id.clone()),
+                id: post.id,
+                community_id: post.community_id,
+                title: post.title,
+                created_at: post.created_at,
+                score,
+            }
+        }
+        Found::Message(m) => {
+            let m = *m;
+            Hit {
+                doc_type: MESSAGE,
+                snippet: text::snippet(&m.message, terms),
+                id: m.id,
+                community_id: m.community_id,
+                title: None,
+                root_id: None,
+                created_at: m.created_at,
+                score,
+            }
+        }
     }
 }
 

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 /// A document as the indexer sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Doc {
-    Post(Post),
-    Message(Message),
+    Post(Box<Post>),
+    Message(Box<Message>),
 }
 
 impl Doc {

@@ -11,10 +11,10 @@ pub enum Found {
     /// A post or reply, with the root of its thread when it is a reply (whose audience the
     /// reply inherits), if that root was read.
     Post {
-        post: Post,
-        root: Option<Post>,
+        post: Box<Post>,
+        root: Option<Box<Post>>,
     },
-    Message(Message),
+    Message(Box<Message>),
 }
 
 /// Whether `reader` may see `found` in search results.
@@ -34,7 +34,7 @@ pub fn readable(found: &Found, reader: &Access) -> bool {
             !post.is_deleted
                 && post.community_id == reader.community.id
                 && post.visible_to(reader)
-                && staff_only_visible(post, root.as_ref(), reader)
+                && staff_only_visible(post, root.as_deref(), reader)
         }
         Found::Message(m) => !m.is_deleted && m.community_id == reader.community.id,
     }
