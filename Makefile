@@ -10,6 +10,9 @@ WS_PORT ?= 3001
 STAGE ?= dev
 DYNAMODB_PORT ?= 8000
 TEST_DYNAMODB_PORT ?= 8001
+# The AWS service emulator (moto's server: S3, SES v2, SNS, Secrets Manager) of `make dev` and `make test`.
+AWS_EMULATOR_PORT ?= 5000
+TEST_AWS_EMULATOR_PORT ?= 5001
 # Template parameters for the local gateway, as `sam deploy --parameter-overrides` takes them,
 # e.g. PARAMETER_OVERRIDES='LogLevel=debug'.
 PARAMETER_OVERRIDES ?=
@@ -44,23 +47,27 @@ deps: ## Install what the local stack needs (Java if missing, DynamoDB Local, cf
 build: ## Build every function and the local gateway (debug)
 	cargo build --workspace --bins
 
-dev: deps build web ## Start DynamoDB Local, the local API Gateway with demo data and the web app (ports 8000, 3000, 3001, 3002)
+dev: deps build web ## Start DynamoDB Local, the AWS emulator, the local API Gateway with demo data and the web app (ports 8000, 5000, 3000, 3001, 3002)
 	scripts/dynamodb-local.sh start --port $(DYNAMODB_PORT) --db-path .local/dynamodb
+	scripts/aws-emulator.sh start --port $(AWS_EMULATOR_PORT)
 	node web/app/server/serve.mjs --port $(WEB_PORT) --api http://127.0.0.1:$(HTTP_PORT)/$(STAGE) \
 	  --ws ws://127.0.0.1:$(WS_PORT)/$(STAGE) --demo-env .local/demo.env &
 	web_pid=$$!
 	trap 'kill $$web_pid 2>/dev/null || true' EXIT
 	DYNAMODB_ENDPOINT=http://127.0.0.1:$(DYNAMODB_PORT) HTTP_PORT=$(HTTP_PORT) WS_PORT=$(WS_PORT) \
-	  PARAMETER_OVERRIDES="$(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
+	  AWS_EMULATOR_ENDPOINT=http://127.0.0.1:$(AWS_EMULATOR_PORT) PARAMETER_OVERRIDES="$(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
 
-stop: ## Stop the DynamoDB Local started by `make dev`
+stop: ## Stop the DynamoDB Local and the AWS emulator started by `make dev`
 	scripts/dynamodb-local.sh stop --port $(DYNAMODB_PORT)
+	scripts/aws-emulator.sh stop --port $(AWS_EMULATOR_PORT)
 
 test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end through the local gateway, web (client + browser)
 	command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
-	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
-	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo nextest run --workspace --no-fail-fast
+	scripts/aws-emulator.sh start --port $(TEST_AWS_EMULATOR_PORT)
+	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT); scripts/aws-emulator.sh stop --port $(TEST_AWS_EMULATOR_PORT)' EXIT
+	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_AWS_EMULATOR_PORT) \
+	  cargo nextest run --workspace --no-fail-fast
 	scripts/schemathesis.sh
 	$(MAKE) --no-print-directory web-test
 
@@ -74,9 +81,10 @@ cfn-lint: deps ## Lint infra/template.yaml, before and after the SAM transform
 bench: deps build ## Benchmarks (release binaries): DynamoDB cost, fan-out, cold start, throughput -> bench/results/
 	cargo build --release --workspace --bins
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
-	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT)' EXIT
+	scripts/aws-emulator.sh start --port $(TEST_AWS_EMULATOR_PORT)
+	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT); scripts/aws-emulator.sh stop --port $(TEST_AWS_EMULATOR_PORT)' EXIT
 	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn)
-	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) cargo bench -p e2e \
+	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_AWS_EMULATOR_PORT) cargo bench -p e2e \
 	  --bench fanout --bench dynamodb_cost --bench cold_start --bench throughput
 
 load: deps build ## Soak + faults, 1,000 WebSocket clients for 10 min (loopback only) -> bench/results/load.*

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks docs/openapi.yaml against the running API with schemathesis: starts DynamoDB Local (in
-# memory) and the local gateway with the demo data on free ports with a table of its own, runs
-# schemathesis as a demo student and as the demo admin, and stops what it started.
+# Checks docs/openapi.yaml against the running API with schemathesis: runs itself inside a stack of
+# its own (scripts/with-stack.sh: DynamoDB Local in memory, the AWS emulator and the local gateway
+# with the demo data, a table of its own), as a demo student and as the demo admin.
 #
 #   scripts/schemathesis.sh [extra `schemathesis run` options]
 #
@@ -9,81 +9,24 @@
 # does both). Environment:
 #   SCHEMATHESIS_DYNAMODB_PORT  DynamoDB Local port (default 8002; one already listening is used
 #                               as it is and left running)
+#   SCHEMATHESIS_AWS_PORT       AWS emulator port (default 5002; the same rule)
 #   SCHEMATHESIS_MAX_EXAMPLES   test cases per operation and phase (default 15)
 #   SCHEMATHESIS_SEED           random seed (default: a new one each run, printed by schemathesis)
 #   SCHEMATHESIS_KEEP           keep the work directory with the gateway log and reports
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-
 venv=.local/venv
-ddb_port="${SCHEMATHESIS_DYNAMODB_PORT:-8002}"
+
+if [ -z "${STACK_WORK:-}" ]; then
+  [ -x "$venv/bin/schemathesis" ] || scripts/install-deps.sh
+  STACK_LABEL=schemathesis STACK_DYNAMODB_PORT="${SCHEMATHESIS_DYNAMODB_PORT:-8002}" \
+    STACK_AWS_PORT="${SCHEMATHESIS_AWS_PORT:-5002}" STACK_KEEP="${SCHEMATHESIS_KEEP:-}" \
+    exec scripts/with-stack.sh "$0" "$@"
+fi
+# Inside the stack: the demo settings are in the environment.
+work=$STACK_WORK
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-15}"
-gateway=target/debug/local-gateway
-
-[ -x "$venv/bin/schemathesis" ] || scripts/install-deps.sh
-if [ ! -x "$gateway" ]; then
-  echo "schemathesis: $gateway is missing; run cargo build --workspace --bins" >&2
-  exit 2
-fi
-
-# The documented local JWT settings unless the caller set others (the Makefile exports them).
-export JWT_SECRET="${JWT_SECRET:-local-development-secret-change-me-0123456789}"
-export JWT_ISSUER="${JWT_ISSUER:-https://lms.local}"
-export JWT_AUDIENCE="${JWT_AUDIENCE:-course-community}"
-export CURSOR_SECRET="${CURSOR_SECRET:-local-cursor-secret}"
-export JWKS_URL=""
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/schemathesis.XXXXXX")
-gateway_pid=""
-started_ddb=false
-cleanup() {
-  local status=$?
-  if [ -n "$gateway_pid" ]; then
-    kill "$gateway_pid" 2>/dev/null || true
-    wait "$gateway_pid" 2>/dev/null || true
-  fi
-  if [ "$started_ddb" = true ]; then
-    scripts/dynamodb-local.sh stop --port "$ddb_port" >/dev/null || true
-  fi
-  if [ -n "${SCHEMATHESIS_KEEP:-}" ] || [ "$status" -ne 0 ]; then
-    echo "schemathesis: gateway log and reports kept in $work" >&2
-  else
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-if ! (exec 3<>"/dev/tcp/127.0.0.1/$ddb_port") 2>/dev/null; then
-  scripts/dynamodb-local.sh start --port "$ddb_port" --in-memory
-  started_ddb=true
-fi
-
-http_port=$(free_port)
-ws_port=$(free_port)
-table="schemathesis-$(date +%s)-$RANDOM"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" HTTP_PORT="$http_port" WS_PORT="$ws_port" \
-  TABLE_NAME="$table" DEMO_ENV_FILE="$work/demo.env" RUST_LOG=warn \
-  "$gateway" serve --seed --quiet >"$work/gateway.log" 2>&1 &
-gateway_pid=$!
-
-for _ in $(seq 1 240); do
-  [ -s "$work/demo.env" ] && break
-  if ! kill -0 "$gateway_pid" 2>/dev/null; then
-    cat "$work/gateway.log" >&2
-    echo "schemathesis: the local gateway exited before the demo data was seeded" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
-[ -s "$work/demo.env" ] || { echo "schemathesis: no demo data after 120 s" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$work/demo.env"
 api="$HTTP_URL/api/community"
 
 # Objects for the generated requests to reach beyond "not found": a post with a reply, a chat

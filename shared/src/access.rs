@@ -8,6 +8,7 @@
 
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
+use crate::model::grant::{Basis, ReadGrant};
 use crate::model::{Community, CommunityRole, Enrollment, Member, Visibility};
 use crate::store::{Db, communities as store};
 use chrono::{DateTime, Utc};
@@ -57,6 +58,29 @@ pub enum Action {
     ManageMembers,
     /// Make a member an instructor of the community (a role the LMS sets for course instructors).
     AssignInstructor,
+    /// Create an announcement (a root post that notifies every member).
+    Announce,
+    /// Endorse a post or reply, close a question as a duplicate, accept an answer to someone
+    /// else's question.
+    Endorse,
+    /// Replace the community's tags.
+    ManageTags,
+    /// Archive or unarchive the community.
+    Archive,
+    /// Read the moderation audit log.
+    ReadAudit,
+}
+
+impl Action {
+    /// Actions that change content: refused in an archived community (except for admins).
+    /// `Moderate` is also the right to read moderation state; its writes ask
+    /// [`Access::require_write`] too.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::Post | Action::Chat | Action::Announce | Action::Endorse | Action::ManageTags
+        )
+    }
 }
 
 /// The facts a decision depends on.
@@ -75,6 +99,8 @@ pub enum Decision {
     Allow,
     Forbidden,
     Hidden,
+    /// Allowed, but the community is archived (409 `archived`).
+    Archived,
 }
 
 impl<'a> Facts<'a> {
@@ -124,6 +150,42 @@ impl<'a> Facts<'a> {
     }
 }
 
+impl Facts<'_> {
+    /// How long [`Action::Read`] stays allowed if only the clock moves, and the facts it rests
+    /// on; `None` if it is not allowed now. The end is the enrollment's expiry for a student of
+    /// a course community, none for everyone else (their access ends only when a fact changes).
+    pub fn read_grant(&self) -> Option<ReadGrant> {
+        if decide(self, Action::Read) != Decision::Allow {
+            return None;
+        }
+        if self.principal.is_admin() {
+            return Some(ReadGrant {
+                until: None,
+                rests_on: Vec::new(),
+            });
+        }
+        if self.is_course_instructor() {
+            return Some(ReadGrant {
+                until: None,
+                rests_on: vec![Basis::CourseInstructor],
+            });
+        }
+        let mut rests_on = vec![Basis::Membership];
+        let mut until = None;
+        if self.needs_enrollment() {
+            let e = self.enrollment?;
+            rests_on.push(Basis::Enrollment {
+                updated_at: e.updated_at.clone(),
+            });
+            until = match &e.expiry_date {
+                None => None,
+                Some(d) => Some(DateTime::parse_from_rfc3339(d).ok()?.with_timezone(&Utc)),
+            };
+        }
+        Some(ReadGrant { until, rests_on })
+    }
+}
+
 /// The access matrix of the product, in one function.
 pub fn decide(f: &Facts<'_>, action: Action) -> Decision {
     if !f.can_see() {
@@ -135,16 +197,32 @@ pub fn decide(f: &Facts<'_>, action: Action) -> Decision {
         Action::View => true,
         Action::Join => f.can_join(),
         Action::Read | Action::Post | Action::Chat => admin || role.is_some(),
-        Action::Moderate => admin || role.is_some_and(|r| r >= CommunityRole::Moderator),
-        Action::Update | Action::ManageMembers => {
-            admin || role.is_some_and(|r| r >= CommunityRole::Instructor)
+        Action::Moderate | Action::Announce | Action::Endorse => {
+            admin || role.is_some_and(|r| r >= CommunityRole::Moderator)
         }
+        Action::Update
+        | Action::ManageMembers
+        | Action::ManageTags
+        | Action::Archive
+        | Action::ReadAudit => admin || role.is_some_and(|r| r >= CommunityRole::Instructor),
         Action::AssignInstructor => admin,
     };
-    if allowed {
-        Decision::Allow
-    } else {
+    if !allowed {
         Decision::Forbidden
+    } else if action.writes() && f.community.is_archived && !admin {
+        Decision::Archived
+    } else {
+        Decision::Allow
+    }
+}
+
+/// The decision for a write that is not an action of its own (editing or deleting one's own
+/// post or message, a moderator's decision): `action` is the right it needs, and an archived
+/// community refuses it for everyone but admins.
+pub fn decide_write(f: &Facts<'_>, action: Action) -> Decision {
+    match decide(f, action) {
+        Decision::Allow if f.community.is_archived && !f.principal.is_admin() => Decision::Archived,
+        other => other,
     }
 }
 
@@ -226,8 +304,25 @@ impl Access {
 
     /// 404 if the caller may not see the community, 403 if they may see it but not do this.
     pub fn require(&self, action: Action) -> Result<()> {
-        match decide(&self.facts(), action) {
+        self.answer(action, decide(&self.facts(), action))
+    }
+
+    /// [`Access::require`] for a write that needs `action`'s right: also 409 `archived` in an
+    /// archived community (admins excepted).
+    pub fn require_write(&self, action: Action) -> Result<()> {
+        self.answer(action, decide_write(&self.facts(), action))
+    }
+
+    /// Moderators, instructors and admins here: they see real authors and staff-only posts and
+    /// are exempt from the posting and chat limits.
+    pub fn is_staff(&self) -> bool {
+        self.can(Action::Moderate)
+    }
+
+    fn answer(&self, action: Action, decision: Decision) -> Result<()> {
+        match decision {
             Decision::Allow => Ok(()),
+            Decision::Archived => Err(Error::Archived),
             Decision::Hidden => Err(Error::NotFound("community")),
             Decision::Forbidden => Err(Error::Forbidden(
                 match action {
@@ -235,8 +330,17 @@ impl Access {
                     Action::Read | Action::Post | Action::Chat => {
                         "you are not a member of this community (or your enrollment has ended)"
                     }
-                    Action::Moderate => "only moderators, instructors and admins may do this",
-                    Action::Update | Action::ManageMembers => {
+                    Action::Moderate | Action::Endorse => {
+                        "only moderators, instructors and admins may do this"
+                    }
+                    Action::Announce => {
+                        "only moderators, instructors and admins may post announcements"
+                    }
+                    Action::Update
+                    | Action::ManageMembers
+                    | Action::ManageTags
+                    | Action::Archive
+                    | Action::ReadAudit => {
                         "only the community's instructors and admins may do this"
                     }
                     Action::AssignInstructor => "only admins may make a member an instructor",
@@ -249,6 +353,11 @@ impl Access {
 
     pub fn effective_role(&self) -> Option<CommunityRole> {
         self.facts().effective_role()
+    }
+
+    /// See [`Facts::read_grant`].
+    pub fn read_grant(&self) -> Option<ReadGrant> {
+        self.facts().read_grant()
     }
 
     pub fn is_moderator(&self) -> bool {
@@ -359,6 +468,15 @@ impl Roster {
         decide(&facts, action) == Decision::Allow
     }
 
+    /// Every member and course instructor (the audience of an announcement).
+    pub fn everyone(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.community.instructor_ids.clone();
+        out.extend(self.members.keys().cloned());
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The course's instructors and the members holding moderator or instructor.
     pub fn moderators(&self) -> Vec<String> {
         let mut out: Vec<String> = self.community.instructor_ids.clone();
@@ -400,6 +518,7 @@ mod tests {
             post_count: 0,
             created_at: String::new(),
             updated_at: String::new(),
+            ..Default::default()
         }
     }
 
@@ -540,6 +659,91 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_read_grant_lasts_exactly_as_long_as_the_rule_allows_reading_when_only_the_clock_moves() {
+        let now = Utc::now();
+        let ends = now + Duration::days(3);
+        let enrollments = [
+            None,
+            Some(enrollment(true, None)),
+            Some(enrollment(true, Some(ends))),
+            Some(enrollment(true, Some(now - Duration::seconds(1)))),
+            Some(enrollment(false, Some(ends))),
+        ];
+        let memberships = [
+            None,
+            Some(CommunityRole::Member),
+            Some(CommunityRole::Moderator),
+            Some(CommunityRole::Instructor),
+        ];
+        let mut granted = 0;
+        for role in [Role::Student, Role::Instructor, Role::Admin] {
+            for vis in [Visibility::Public, Visibility::Private] {
+                for course in [false, true] {
+                    for instructors in [&[][..], &["u1"][..]] {
+                        for m in memberships {
+                            for e in &enrollments {
+                                let p = principal(role);
+                                let c = community(vis, course, instructors);
+                                let m = m.map(member);
+                                let at = |t| Facts {
+                                    principal: &p,
+                                    community: &c,
+                                    membership: m.as_ref(),
+                                    enrollment: e.as_ref(),
+                                    now: t,
+                                };
+                                let grant = at(now).read_grant();
+                                let case = format!(
+                                    "{role:?} {vis:?} course={course} {instructors:?} {m:?} {e:?}"
+                                );
+                                for t in [
+                                    now,
+                                    now + Duration::hours(1),
+                                    ends - Duration::milliseconds(1),
+                                    ends,
+                                    ends + Duration::days(1),
+                                    now + Duration::days(1000),
+                                ] {
+                                    let reads = decide(&at(t), Action::Read) == Allow;
+                                    let granted_at_t = grant
+                                        .as_ref()
+                                        .is_some_and(|g| g.until.is_none_or(|u| t < u));
+                                    assert_eq!(reads, granted_at_t, "{case} at {t}");
+                                }
+                                if let Some(g) = &grant {
+                                    granted += 1;
+                                    // What the grant rests on is what the rule read.
+                                    assert_eq!(
+                                        g.rests_on.is_empty(),
+                                        role == Role::Admin,
+                                        "{case}"
+                                    );
+                                    assert_eq!(
+                                        g.rests_on.contains(&Basis::CourseInstructor),
+                                        role != Role::Admin && !instructors.is_empty(),
+                                        "{case}"
+                                    );
+                                    assert_eq!(
+                                        g.rests_on
+                                            .iter()
+                                            .any(|b| matches!(b, Basis::Enrollment { .. })),
+                                        g.until.is_some() || (e.is_some() && g.rests_on.len() == 2),
+                                        "{case}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            granted > 50,
+            "the matrix covers granted cases too: {granted}"
+        );
     }
 
     #[test]
@@ -709,5 +913,59 @@ mod tests {
         let c = community(Visibility::Private, false, &[]);
         let f = Facts { community: &c, ..f };
         assert_eq!(decide(&f, Action::Join), Hidden);
+    }
+
+    #[test]
+    fn forum_actions_follow_the_roles_and_an_archive_refuses_writes_but_to_admins() {
+        let roles = [
+            (Role::Student, Some(CommunityRole::Member)),
+            (Role::Student, Some(CommunityRole::Moderator)),
+            (Role::Instructor, Some(CommunityRole::Instructor)),
+            (Role::Admin, None),
+        ];
+        // (action, allowed for member, moderator, instructor, admin)
+        let rows = [
+            (Action::Announce, [false, true, true, true]),
+            (Action::Endorse, [false, true, true, true]),
+            (Action::ManageTags, [false, false, true, true]),
+            (Action::Archive, [false, false, true, true]),
+            (Action::ReadAudit, [false, false, true, true]),
+            (Action::Post, [true, true, true, true]),
+            (Action::Chat, [true, true, true, true]),
+        ];
+        let now = Utc::now();
+        for archived in [false, true] {
+            for (action, allowed) in rows {
+                for ((role, membership), allowed) in roles.iter().zip(allowed) {
+                    let p = principal(*role);
+                    let mut c = community(Visibility::Public, true, &[]);
+                    c.is_archived = archived;
+                    let m = membership.map(member);
+                    let e = enrollment(true, None);
+                    let f = Facts {
+                        principal: &p,
+                        community: &c,
+                        membership: m.as_ref(),
+                        enrollment: Some(&e),
+                        now,
+                    };
+                    let expected = match (allowed, archived && action.writes(), *role) {
+                        (false, _, _) => Forbidden,
+                        (true, true, Role::Admin) | (true, false, _) => Allow,
+                        (true, true, _) => Archived,
+                    };
+                    assert_eq!(
+                        decide(&f, action),
+                        expected,
+                        "{action:?} {role:?} {archived}"
+                    );
+                    let write = match decide_write(&f, Action::Read) {
+                        d if archived && *role != Role::Admin => d == Archived,
+                        d => d == Allow,
+                    };
+                    assert!(write, "editing one's own post, {role:?} {archived}");
+                }
+            }
+        }
     }
 }

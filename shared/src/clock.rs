@@ -30,6 +30,13 @@ impl Clock for FixedClock {
     }
 }
 
+/// An instant written by [`iso`] (or any RFC 3339 date-time), back as a time.
+pub fn parse_iso(raw: &str) -> crate::error::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| crate::error::Error::internal(format!("not an RFC 3339 instant {raw:?}: {e}")))
+}
+
 /// ISO-8601 UTC with millisecond precision, the one timestamp format of the API.
 pub fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -11,7 +11,12 @@ use crate::store::{Db, communities as store, lms as lms_store};
 use crate::validate;
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::{Community, Visibility};
+pub use crate::model::{AnonymousPosting, Community, Visibility};
+
+/// Tags a community may define (SPEC §9).
+pub const MAX_COMMUNITY_TAGS: usize = 30;
+/// Characters of one tag.
+pub const MAX_TAG: usize = 40;
 
 /// A community as the API shows it to one caller.
 #[derive(Debug, Serialize)]
@@ -83,6 +88,7 @@ pub async fn create(
         post_count: 0,
         created_at: now.into(),
         updated_at: now.into(),
+        ..Default::default()
     };
     store::insert_community(db, &c).await?;
     Ok(c)
@@ -111,17 +117,32 @@ pub struct UpdateCommunity {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<String>,
     pub require_post_approval: Option<bool>,
+    pub anonymous_posting: Option<AnonymousPosting>,
+    /// Archive (read-only for everyone but admins) or unarchive.
+    pub is_archived: Option<bool>,
 }
 
-/// Updates settings (instructor+); only the given fields change.
+/// Updates settings (instructor+); only the given fields change. The body is judged after the
+/// caller's right to update (SPEC §8); archiving is logged.
 #[tracing::instrument(skip_all, fields(community_id = %access.community.id, user_id = %access.principal.user_id))]
 pub async fn update(
     db: &Db,
+    ids: &dyn Ids,
     access: &Access,
-    input: UpdateCommunity,
-    now: &str,
+    input: Result<UpdateCommunity>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Community> {
     access.require(Action::Update)?;
+    let input = input?;
+    if input.is_archived.is_some() {
+        access.require(Action::Archive)?;
+    }
+    let archive = input
+        .is_archived
+        .filter(|a| *a != access.community.is_archived);
+    let at = now;
+    let now_iso = crate::clock::iso(at);
+    let now = &now_iso;
     let mut errors = Vec::new();
     let title = input
         .title
@@ -138,7 +159,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    store::update_community(
+    let updated = store::update_community(
         db,
         &access.community.id,
         store::CommunityChanges {
@@ -147,6 +168,77 @@ pub async fn update(
             visibility: input.visibility,
             banner_image: banner_given.then_some(banner),
             require_post_approval: input.require_post_approval,
+            anonymous_posting: input.anonymous_posting,
+            is_archived: input.is_archived,
+            tags: None,
+        },
+        now,
+    )
+    .await?
+    .ok_or(Error::NotFound("community"))?;
+    if let Some(archived) = archive {
+        let action = if archived {
+            crate::audit::AuditAction::Archive
+        } else {
+            crate::audit::AuditAction::Unarchive
+        };
+        let entry = crate::audit::entry(
+            access,
+            ids,
+            action,
+            crate::audit::AuditTarget::community(&access.community.id),
+            None,
+            at,
+        );
+        crate::store::audit::put(db, &entry).await?;
+    }
+    Ok(updated)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsInput {
+    pub tags: Option<Vec<String>>,
+}
+
+/// Replaces the community's tags (instructor+): at most [`MAX_COMMUNITY_TAGS`], each 1 to
+/// [`MAX_TAG`] characters, each once. Posts keep the tags they carry.
+#[tracing::instrument(skip_all, fields(community_id = %access.community.id, user_id = %access.principal.user_id))]
+pub async fn set_tags(
+    db: &Db,
+    access: &Access,
+    input: Result<TagsInput>,
+    now: &str,
+) -> Result<Community> {
+    access.require_write(Action::ManageTags)?;
+    let input = input?;
+    let raw = input
+        .tags
+        .ok_or_else(|| Error::validation("tags", "is required"))?;
+    let mut errors = Vec::new();
+    let mut tags: Vec<String> = Vec::new();
+    for t in &raw {
+        if let Some(t) = validate::text(&mut errors, "tags", Some(t), MAX_TAG)
+            && !tags.contains(&t)
+        {
+            tags.push(t);
+        }
+    }
+    if tags.len() > MAX_COMMUNITY_TAGS {
+        errors.push(FieldError::new(
+            "tags",
+            format!("a community has at most {MAX_COMMUNITY_TAGS} tags"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    store::update_community(
+        db,
+        &access.community.id,
+        store::CommunityChanges {
+            tags: Some(tags),
+            ..Default::default()
         },
         now,
     )

@@ -19,6 +19,8 @@ pub struct Config {
     pub notify_part_size: usize,
     /// PostToConnection calls in flight per fan-out (`FANOUT_CONCURRENCY`, default 256).
     pub fanout_concurrency: usize,
+    /// The write rate limits (`RATE_LIMIT_*`, `<max>/<seconds>`; template parameters).
+    pub rate_limits: crate::ratelimit::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,7 @@ impl Config {
             None => Ok(default),
         };
         Ok(Self {
+            rate_limits: crate::ratelimit::Limits::from_lookup(&get).map_err(ConfigError)?,
             notify_part_size: number("NOTIFY_PART_SIZE", 500)?,
             fanout_concurrency: number("FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY)?,
             table_name: required("TABLE_NAME")?,

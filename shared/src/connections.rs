@@ -7,6 +7,7 @@
 pub mod use_cases;
 
 use crate::auth::{Principal, Role};
+use crate::model::grant::ReadGrant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,12 @@ pub struct Subscription {
     #[serde(default)]
     pub role: Option<Role>,
     pub ttl: i64,
+    /// When the holder's access ends if nothing changes but the clock (epoch milliseconds; absent:
+    /// no end), from the guard's [`crate::model::grant::ReadGrant`]. Fan-out skips a row past it;
+    /// a change of the holder's membership, enrollment or role rewrites or removes the row
+    /// ([`use_cases::refresh_access`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_until: Option<i64>,
 }
 
 impl Connection {
@@ -64,13 +71,14 @@ impl Connection {
         }
     }
 
-    /// The connection's subscription row in a community.
-    pub fn subscription(&self) -> Subscription {
+    /// The connection's subscription row in a community, under a read grant.
+    pub fn subscription(&self, grant: &ReadGrant) -> Subscription {
         Subscription {
             connection_id: self.connection_id.clone(),
             user_id: self.user_id.clone(),
             role: self.role,
             ttl: self.ttl,
+            access_until: grant.until_ms(),
         }
     }
 
@@ -90,13 +98,10 @@ impl Connection {
     }
 }
 
-/// Whether a subscription change crossed a presence edge (first connection in / last out).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
-    Joined,
-    Left,
-    Unchanged,
-}
+/// The `entity` of a presence row: its edges (created by the user's first connection in a
+/// community, removed with the last) reach the stream's presence consumer
+/// ([`crate::realtime::presence`]).
+pub const PRESENCE_ENTITY: &str = "presence";
 
 /// Who is online in a community: users with at least one subscribed connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,7 +109,4 @@ pub struct Online {
     pub user_id: String,
     pub name: String,
     pub connections: i64,
-    /// The platform role of the user's connections (not shown; for the guard's roster).
-    #[serde(default, skip_serializing)]
-    pub role: Option<Role>,
 }

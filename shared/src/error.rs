@@ -42,6 +42,9 @@ pub enum Error {
     /// 409: the request conflicts with the object's current state.
     #[error("{0}")]
     Conflict(String),
+    /// 409 `archived`: the community is archived, read-only for everyone but admins.
+    #[error("the community is archived: it is read-only")]
+    Archived,
     /// 413: the body is larger than the endpoint accepts.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -75,7 +78,7 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
-            Error::Conflict(_) => 409,
+            Error::Conflict(_) | Error::Archived => 409,
             Error::PayloadTooLarge(_) => 413,
             Error::UnsupportedMediaType => 415,
             Error::Validation(_) => 422,
@@ -93,6 +96,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict(_) => "conflict",
+            Error::Archived => "archived",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType => "unsupported_media_type",
             Error::Validation(_) => "validation_failed",

@@ -319,4 +319,15 @@ pub fn search_pk(community_id: &str, stem_or_prefix: &str) -> String {
 /// The sort-key prefix of one stem's postings.
 pub fn search_term_prefix(stem: &str) -> String {
     format!("{stem}#")
+// ---------------------------------------------------------------- moderation audit log
+
+/// `COMMUNITY#{id}#AUDIT / {entry_id}`: one moderation action, written once, never changed;
+/// read newest first (entry ids are ULIDs). Its own partition, so that reading a community's
+/// roster never reads its log.
+pub fn audit_entry(community_id: &str, entry_id: &str) -> Key {
+    key(audit_pk(community_id), entry_id)
+}
+
+pub fn audit_pk(community_id: &str) -> String {
+    format!("COMMUNITY#{community_id}#AUDIT")
 }

@@ -3,6 +3,7 @@
 //! Function crates stay thin: they parse the event, call into these modules and map the result.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod clock;

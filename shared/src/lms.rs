@@ -3,6 +3,7 @@
 
 use crate::access::{PlatformAction, require_platform};
 use crate::auth::Principal;
+use crate::connections::use_cases::refresh_access;
 use crate::error::{Error, FieldError, Result};
 use crate::ids::Ids;
 use crate::model::{Community, CommunityRole, Member, Visibility};
@@ -107,10 +108,14 @@ pub struct CourseInput {
     pub title: Option<String>,
     pub description: Option<String>,
     pub instructor_ids: Option<Vec<String>>,
+    /// Archives (or unarchives) the course's community: read-only for everyone but admins.
+    #[serde(default)]
+    pub is_archived: Option<bool>,
 }
 
 /// Upserts a course; creates its community (with its instructors as members) the first time.
-/// Answers the course and whether anything was written.
+/// Answers the course and whether anything was written. `is_archived`, when given, archives or
+/// unarchives its community (logged in its audit log with the LMS's admin as the actor).
 #[tracing::instrument(skip_all, fields(course_id))]
 pub async fn upsert_course(
     db: &Db,
@@ -156,7 +161,70 @@ pub async fn upsert_course(
         return Err(Error::Validation(errors));
     }
     let title = title.unwrap_or_default();
+    let (course, written) =
+        upsert_course_record(db, ids, course_id, &title, &description, &instructors, now).await?;
+    let archived = match input.is_archived {
+        Some(a) => set_archived(db, ids, principal, &course.community_id, a, now).await?,
+        None => false,
+    };
+    Ok((course, written || archived))
+}
 
+/// Archives or unarchives a community for the LMS (one GetItem; one UpdateItem and the audit
+/// entry's PutItem when it changes). Answers whether it changed.
+async fn set_archived(
+    db: &Db,
+    ids: &dyn Ids,
+    principal: &Principal,
+    community_id: &str,
+    archived: bool,
+    now: &str,
+) -> Result<bool> {
+    let Some(c) = crate::store::communities::community(db, community_id).await? else {
+        return Err(Error::NotFound("community"));
+    };
+    if c.is_archived == archived {
+        return Ok(false);
+    }
+    crate::store::communities::update_community(
+        db,
+        community_id,
+        crate::store::communities::CommunityChanges {
+            is_archived: Some(archived),
+            ..Default::default()
+        },
+        now,
+    )
+    .await?;
+    let entry = crate::audit::AuditEntry {
+        id: ids.new_id(),
+        community_id: community_id.into(),
+        action: if archived {
+            crate::audit::AuditAction::Archive
+        } else {
+            crate::audit::AuditAction::Unarchive
+        },
+        actor_id: principal.user_id.clone(),
+        actor_name: principal.name.clone(),
+        target: crate::audit::AuditTarget::community(community_id),
+        detail: Some("by the LMS course sync".into()),
+        created_at: now.into(),
+    };
+    crate::store::audit::put(db, &entry).await?;
+    Ok(true)
+}
+
+async fn upsert_course_record(
+    db: &Db,
+    ids: &dyn Ids,
+    course_id: &str,
+    title: &str,
+    description: &str,
+    instructors: &[String],
+    now: &str,
+) -> Result<(Course, bool)> {
+    let (title, description) = (title.to_string(), description.to_string());
+    let instructors = instructors.to_vec();
     for _attempt in 0..4 {
         let existing = store::course(db, course_id).await?;
         let outcome = match &existing {
@@ -173,6 +241,23 @@ pub async fn upsert_course(
             Some(c) => update_course(db, c, &title, &description, &instructors, now).await?,
         };
         if let Some(course) = outcome {
+            // Instructors added or removed: their open subscriptions follow their access.
+            if let Some(old) = &existing {
+                let at = crate::clock::parse_iso(now)?;
+                for user in old
+                    .instructor_ids
+                    .iter()
+                    .filter(|i| !instructors.contains(i))
+                {
+                    refresh_access(db, &course.community_id, user, at).await?;
+                }
+                for user in instructors
+                    .iter()
+                    .filter(|i| !old.instructor_ids.contains(i))
+                {
+                    refresh_access(db, &course.community_id, user, at).await?;
+                }
+            }
             return Ok((course, true));
         }
         // A concurrent upsert changed what we read: read again and redo.
@@ -214,6 +299,7 @@ async fn create_course(
         post_count: 0,
         created_at: now.into(),
         updated_at: now.into(),
+        ..Default::default()
     };
     let members: Vec<Member> = instructors
         .iter()
@@ -355,6 +441,14 @@ pub async fn upsert_enrollment(
         return Ok((e, false));
     }
     store::put_enrollment(db, &enrollment).await?;
+    // Open subscriptions follow the enrollment: a new expiry, or no access any more.
+    refresh_access(
+        db,
+        &course.community_id,
+        user_id,
+        crate::clock::parse_iso(now)?,
+    )
+    .await?;
     Ok((enrollment, true))
 }
 
@@ -364,12 +458,21 @@ pub async fn delete_enrollment(
     principal: &Principal,
     course_id: &str,
     user_id: &str,
+    now: &str,
 ) -> Result<()> {
     require_admin(principal)?;
     let course = store::course(db, course_id)
         .await?
         .ok_or(Error::NotFound("course"))?;
-    store::delete_enrollment(db, &course.community_id, user_id).await
+    store::delete_enrollment(db, &course.community_id, user_id).await?;
+    refresh_access(
+        db,
+        &course.community_id,
+        user_id,
+        crate::clock::parse_iso(now)?,
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

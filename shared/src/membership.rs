@@ -1,7 +1,10 @@
 //! Membership: joining, leaving, roles and the member list; `member_count` kept exact by
-//! writing the membership and the counter in one transaction.
+//! writing the membership and the counter in one transaction. A change of someone's membership
+//! then refreshes their open subscriptions in the community
+//! ([`crate::connections::use_cases::refresh_access`]).
 
 use crate::access::{Access, Action};
+use crate::connections::use_cases::refresh_access;
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
 use crate::store::{Db, communities as store};
@@ -52,6 +55,13 @@ pub async fn leave(db: &Db, access: &Access) -> Result<()> {
         ));
     }
     if store::delete_member(db, &access.community.id, &access.principal.user_id).await? {
+        refresh_access(
+            db,
+            &access.community.id,
+            &access.principal.user_id,
+            access.now,
+        )
+        .await?;
         Ok(())
     } else {
         Err(Error::Conflict(
@@ -76,11 +86,14 @@ pub async fn list(
 #[tracing::instrument(skip_all, fields(community_id = %access.community.id, user_id = %access.principal.user_id))]
 pub async fn set_role(
     db: &Db,
+    ids: &dyn crate::ids::Ids,
     access: &Access,
     user_id: &str,
-    role: CommunityRole,
+    role: Result<CommunityRole>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Member> {
     access.require(Action::ManageMembers)?;
+    let role = role?;
     if role == CommunityRole::Instructor {
         access.require(Action::AssignInstructor)?;
     }
@@ -89,23 +102,48 @@ pub async fn set_role(
             "a course instructor's role is set by the LMS".into(),
         ));
     }
-    store::set_role(db, &access.community.id, user_id, role)
+    let member = store::set_role(db, &access.community.id, user_id, role)
         .await?
-        .ok_or(Error::NotFound("member"))
+        .ok_or(Error::NotFound("member"))?;
+    let entry = crate::audit::entry(
+        access,
+        ids,
+        crate::audit::AuditAction::RoleChange,
+        crate::audit::AuditTarget::user(user_id),
+        Some(format!("role {}", role.as_str())),
+        now,
+    );
+    crate::store::audit::put(db, &entry).await?;
+    refresh_access(db, &access.community.id, user_id, access.now).await?;
+    Ok(member)
 }
 
 /// Removes another member (instructor+).
 #[tracing::instrument(skip_all, fields(community_id = %access.community.id, user_id = %access.principal.user_id))]
-pub async fn remove_member(db: &Db, access: &Access, user_id: &str) -> Result<()> {
+pub async fn remove_member(
+    db: &Db,
+    ids: &dyn crate::ids::Ids,
+    access: &Access,
+    user_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
     access.require(Action::ManageMembers)?;
     if access.community.instructor_ids.iter().any(|i| i == user_id) {
         return Err(Error::Conflict(
             "a course instructor's membership is set by the LMS".into(),
         ));
     }
-    if store::delete_member(db, &access.community.id, user_id).await? {
-        Ok(())
-    } else {
-        Err(Error::NotFound("member"))
+    if !store::delete_member(db, &access.community.id, user_id).await? {
+        return Err(Error::NotFound("member"));
     }
+    refresh_access(db, &access.community.id, user_id, access.now).await?;
+    let entry = crate::audit::entry(
+        access,
+        ids,
+        crate::audit::AuditAction::RemoveMember,
+        crate::audit::AuditTarget::user(user_id),
+        None,
+        now,
+    );
+    crate::store::audit::put(db, &entry).await
 }

@@ -19,7 +19,9 @@ use crate::store::{Db, notifications as store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use crate::model::notification::{Actor, ENTITY, Kind, Notification, Target, notification_id};
+pub use crate::model::notification::{
+    Actor, ENTITY, Kind, Notification, NotificationActor, Target, notification_id,
+};
 pub use crate::store::outbox::enqueue;
 pub use jobs::{Job, JobKind};
 

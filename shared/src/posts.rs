@@ -10,14 +10,15 @@
 //! `post_count` counts a community's published posts: approved and not deleted, top-level posts
 //! and replies alike. `reply_count` counts a post's published direct replies.
 
+pub mod answers;
 pub mod model;
 pub mod moderation;
 pub mod reactions;
 pub mod view;
 
 pub use crate::validate::mentions;
-pub use model::{Lane, Post, PostEvent, PostStatus, Revision};
-pub use view::{Author, ModerationState, PostDetail, PostView};
+pub use model::{Audience, Lane, Post, PostEvent, PostKind, PostStatus, Revision};
+pub use view::{Author, ModerationState, PostDetail, PostView, author_for, reveals_author};
 
 use crate::access::{Access, Action};
 use crate::auth::Principal;
@@ -26,6 +27,7 @@ use crate::cursor::{Cursors, Page, PageParams};
 use crate::db::Db;
 use crate::error::{Error, FieldError, Result};
 use crate::ids::Ids;
+use crate::model::AnonymousPosting;
 use crate::notifications::jobs::Job;
 use crate::store::posts::{self as store, Deleted, Edited, Inserted, Listing, Pinned};
 use crate::validate;
@@ -40,12 +42,21 @@ pub const THREAD_PAGE: i32 = 100;
 /// Optimistic read-modify-write attempts before answering 409.
 const ATTEMPTS: usize = 4;
 
+/// Tags a root post may carry.
+pub const MAX_POST_TAGS: usize = 5;
+
 impl Post {
-    /// Pending and rejected posts are seen only by their author and the community's moderators.
+    /// Pending and rejected posts are seen only by their author and the community's moderators;
+    /// a staff-only thread only by its author and the moderators (each post's own author too).
     pub fn visible_to(&self, access: &Access) -> bool {
-        self.status == PostStatus::Approved
-            || access.is_moderator()
-            || self.author_id == access.principal.user_id
+        let me = access.principal.user_id.as_str();
+        let staff = access.is_moderator();
+        let own = self.author_id == me;
+        (self.status == PostStatus::Approved || staff || own)
+            && (self.audience == Audience::Everyone
+                || staff
+                || own
+                || self.thread_author_id.as_deref() == Some(me))
     }
 }
 
@@ -97,13 +108,23 @@ pub async fn load(
 
 // ---------------------------------------------------------------- create
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
     pub title: Option<String>,
     pub content: Option<String>,
     pub community: Option<String>,
     pub parent: Option<String>,
+    /// Root posts: `discussion` (default), `question` or `announcement`.
+    #[serde(default)]
+    pub kind: Option<PostKind>,
+    #[serde(default)]
+    pub anonymous: Option<bool>,
+    /// Root posts: `everyone` (default) or `staff`.
+    #[serde(default)]
+    pub audience: Option<Audience>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
 }
 
 /// A new post's input, checked.
@@ -113,6 +134,10 @@ struct ValidNewPost {
     parent_id: Option<String>,
     title: Option<String>,
     content: String,
+    kind: PostKind,
+    anonymous: bool,
+    audience: Audience,
+    tags: Vec<String>,
 }
 
 fn valid_id(errors: &mut Vec<FieldError>, field: &str, raw: &str) -> Option<String> {
@@ -167,14 +192,109 @@ fn validate_new(path_community: Option<&str>, input: &NewPost) -> Result<ValidNe
         input.content.as_deref(),
         validate::MAX_CONTENT,
     );
+    let reply = input.parent.is_some();
+    for (field, given) in [
+        ("kind", input.kind.is_some()),
+        ("audience", input.audience.is_some()),
+        ("tags", input.tags.is_some()),
+    ] {
+        if reply && given {
+            errors.push(FieldError::new(field, "a reply takes its thread's"));
+        }
+    }
+    let tags = post_tags(&mut errors, input.tags.as_deref().unwrap_or_default());
     match (errors.is_empty(), community_id, content) {
         (true, Some(community_id), Some(content)) => Ok(ValidNewPost {
             community_id,
             parent_id,
             title,
             content,
+            kind: input.kind.unwrap_or_default(),
+            anonymous: input.anonymous.unwrap_or(false),
+            audience: input.audience.unwrap_or_default(),
+            tags,
         }),
         _ => Err(Error::Validation(errors)),
+    }
+}
+
+/// A root post's tags: at most [`MAX_POST_TAGS`], each once (whether the community has them is
+/// checked against it).
+fn post_tags(errors: &mut Vec<FieldError>, raw: &[String]) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for t in raw {
+        let t = t.trim().to_string();
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    if tags.len() > MAX_POST_TAGS {
+        errors.push(FieldError::new(
+            "tags",
+            format!("a post carries at most {MAX_POST_TAGS} tags"),
+        ));
+    }
+    tags
+}
+
+/// The community a new post goes to, from the path or the body: known before anything else is
+/// checked, so that the caller's right to post there is decided first.
+fn target_community(path_community: Option<&str>, input: &NewPost) -> Result<String> {
+    let mut errors = Vec::new();
+    let community = match (path_community, input.community.as_deref()) {
+        (Some(path), _) => Some(path.to_string()),
+        (None, Some(body)) => valid_id(&mut errors, "community", body),
+        (None, None) => {
+            errors.push(FieldError::new("community", "is required"));
+            None
+        }
+    };
+    community.ok_or(Error::Validation(errors))
+}
+
+/// The rules of a new post that depend on its community and the author's role: who may
+/// announce, anonymous posting where the community allows it, tags the community has.
+fn check_in_community(access: &Access, input: &ValidNewPost) -> Result<()> {
+    if input.kind == PostKind::Announcement {
+        access.require_write(Action::Announce)?;
+    }
+    let mut errors = Vec::new();
+    if input.anonymous {
+        if access.community.anonymous_posting == AnonymousPosting::Off {
+            errors.push(FieldError::new(
+                "anonymous",
+                "anonymous posting is off in this community",
+            ));
+        } else if input.kind == PostKind::Announcement {
+            errors.push(FieldError::new(
+                "anonymous",
+                "announcements are not anonymous",
+            ));
+        }
+    }
+    if input.audience == Audience::Staff && input.kind == PostKind::Announcement {
+        errors.push(FieldError::new(
+            "audience",
+            "an announcement is for everyone",
+        ));
+    }
+    if let Some(unknown) = input
+        .tags
+        .iter()
+        .find(|t| !access.community.tags.contains(t))
+    {
+        errors.push(FieldError::new(
+            "tags",
+            format!(
+                "{:?} is not a tag of this community",
+                unknown.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
     }
 }
 
@@ -196,8 +316,9 @@ pub async fn create_post(
             "a post has no parent; a reply has",
         ));
     }
-    let input = validate_new(path_community, &input)?;
-    Ok(publish_new(db, ids, principal, input, now).await?.0)
+    Ok(publish_new(db, ids, principal, path_community, input, now)
+        .await?
+        .0)
 }
 
 /// Creates a reply to a post of the same community, held for approval like posts; published,
@@ -214,8 +335,35 @@ pub async fn create_reply(
     if input.parent.is_none() {
         return Err(Error::validation("parent", "is required"));
     }
-    let input = validate_new(path_community, &input)?;
-    Ok(publish_new(db, ids, principal, input, now).await?.0)
+    Ok(publish_new(db, ids, principal, path_community, input, now)
+        .await?
+        .0)
+}
+
+/// Creates a post or a reply from a request body as parsed: with the community in the path, a
+/// caller who may not post there gets 403/404 whatever the body holds (SPEC §8); a body that
+/// names its community in itself must parse to name it.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id))]
+pub async fn create_from_body(
+    db: &Db,
+    ids: &dyn Ids,
+    principal: &Principal,
+    path_community: Option<&str>,
+    input: Result<NewPost>,
+    now: DateTime<Utc>,
+) -> Result<PostView> {
+    let input = match (input, path_community) {
+        (Ok(input), _) => input,
+        (Err(e), Some(community)) => {
+            let access = Access::load(db, principal, community, now).await?;
+            access.require_write(Action::Post)?;
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
+    Ok(publish_new(db, ids, principal, path_community, input, now)
+        .await?
+        .0)
 }
 
 /// Creates a post or a reply (as the body says), with ULIDs for ids. Kept for callers of the
@@ -227,27 +375,44 @@ pub async fn create(
     input: NewPost,
     now: DateTime<Utc>,
 ) -> Result<(PostView, Vec<PostEvent>)> {
-    let input = validate_new(path_community, &input)?;
-    let (view, event) = publish_new(db, &crate::ids::Ulids, principal, input, now).await?;
+    let (view, event) = publish_new(
+        db,
+        &crate::ids::Ulids,
+        principal,
+        path_community,
+        input,
+        now,
+    )
+    .await?;
     Ok((view, vec![event]))
 }
 
+/// Decides the caller's right to post in the target community before the body is judged
+/// (SPEC §8), then checks the input, the parent and the rate limit (staff are exempt), and
+/// stores.
 async fn publish_new(
     db: &Db,
     ids: &dyn Ids,
     principal: &Principal,
-    input: ValidNewPost,
+    path_community: Option<&str>,
+    raw: NewPost,
     now: DateTime<Utc>,
 ) -> Result<(PostView, PostEvent)> {
     let span = tracing::Span::current();
-    span.record("community_id", input.community_id.as_str());
-    let access = Access::load(db, principal, &input.community_id, now).await?;
-    access.require(Action::Post)?;
+    let community_id = target_community(path_community, &raw)?;
+    span.record("community_id", community_id.as_str());
+    let access = Access::load(db, principal, &community_id, now).await?;
+    access.require_write(Action::Post)?;
+    let input = validate_new(path_community, &raw)?;
+    check_in_community(&access, &input)?;
     let parent = match &input.parent_id {
         None => None,
         Some(parent_id) => Some(reply_target(db, &access, parent_id).await?),
     };
-    crate::ratelimit::check(db, &principal.user_id, crate::ratelimit::POSTS, now).await?;
+    let staff = access.is_staff();
+    if !staff {
+        crate::ratelimit::check(db, &principal.user_id, crate::ratelimit::posts(), now).await?;
+    }
 
     let id = ids.new_id();
     span.record("post_id", id.as_str());
@@ -256,6 +421,14 @@ async fn publish_new(
     let (root_id, path, depth) = match &parent {
         None => (id.clone(), id.clone(), 0),
         Some(p) => (p.root_id.clone(), format!("{}/{id}", p.path), p.depth + 1),
+    };
+    let (kind, audience, thread_author_id) = match &parent {
+        None => (input.kind, input.audience, None),
+        Some(p) => (
+            p.kind,
+            p.audience,
+            Some(p.thread_author_id.clone().unwrap_or(p.author_id.clone())),
+        ),
     };
     let post = Post {
         id,
@@ -274,25 +447,17 @@ async fn publish_new(
         } else {
             PostStatus::Approved
         },
-        is_pinned: false,
-        is_deleted: false,
-        view_count: 0,
-        reply_count: 0,
         reaction_counts: ReactionCounts::default(),
-        flag_count: 0,
-        open_flag_count: 0,
-        edit_count: 0,
         queued_at: held.then(|| at.clone()),
         created_at: at.clone(),
         updated_at: at,
-        edited_at: None,
-        deleted_at: None,
-        deleted_by: None,
-        moderated_by: None,
-        moderated_at: None,
-        moderation_reason: None,
-        flags_resolved_at: None,
-        flags_resolved_by: None,
+        kind,
+        anonymous: input.anonymous,
+        audience,
+        thread_author_id,
+        by_staff: staff,
+        tags: input.tags,
+        ..Post::default()
     };
     let mut text = post.title.clone().unwrap_or_default();
     text.push('\n');
@@ -328,6 +493,11 @@ async fn reply_target(db: &Db, access: &Access, parent_id: &str) -> Result<Post>
             "the parent post is {}; replies open once it is approved",
             parent.status.as_str()
         )));
+    }
+    if parent.depth == 0 && parent.duplicate_of.is_some() {
+        return Err(Error::Conflict(
+            "the question is closed as a duplicate; answer the original".into(),
+        ));
     }
     if parent.depth + 1 > MAX_DEPTH {
         return Err(Error::validation(
@@ -401,6 +571,12 @@ pub struct ListFilter {
     pub status: Option<Lane>,
     pub pinned: Option<bool>,
     pub author: Option<String>,
+    pub kind: Option<PostKind>,
+    /// Questions without an accepted or staff-endorsed answer and no answer by staff.
+    pub unanswered: bool,
+    /// Questions resolved (`true`) or not (`false`).
+    pub resolved: Option<bool>,
+    pub tag: Option<String>,
 }
 
 /// Lists a community's top-level posts, pinned first, then newest first.
@@ -447,14 +623,31 @@ pub async fn list(
         Lane::Pending | Lane::Rejected => {}
         Lane::Deleted => access.require(Action::Moderate)?,
     }
+    // A reader who may not learn who wrote an anonymous post does not find it by its author.
+    let hide_anonymous = author
+        .as_deref()
+        .is_some_and(|a| a != access.principal.user_id && !access.is_staff());
     let listing = Listing {
         community_id: &access.community.id,
         lane,
         pinned: filter.pinned,
         author: author.as_deref(),
+        hide_anonymous,
+        kind: filter.kind.map(PostKind::as_str),
+        unanswered: filter.unanswered,
+        resolved: filter.resolved,
+        tag: filter.tag.as_deref(),
     };
     let posts = store::listing_page(db, cursors, &listing, page).await?;
-    Ok(posts.map(|p| PostView::of(&p, access, None)))
+    Ok(Page {
+        results: posts
+            .results
+            .iter()
+            .filter(|p| p.visible_to(access))
+            .map(|p| PostView::of(p, access, None))
+            .collect(),
+        next: posts.next,
+    })
 }
 
 // ---------------------------------------------------------------- edit
@@ -526,7 +719,7 @@ pub async fn edit(
     db: &Db,
     principal: &Principal,
     post_id: &str,
-    input: PostEdit,
+    input: Result<PostEdit>,
     mode: EditMode,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
@@ -534,6 +727,8 @@ pub async fn edit(
     if !pa.is_author() {
         return Err(Error::Forbidden("only the author may edit a post".into()));
     }
+    pa.access.require_write(Action::Read)?;
+    let input = input?;
     if pa.post.is_deleted {
         return Err(Error::Conflict("the post is deleted".into()));
     }
@@ -602,6 +797,7 @@ pub async fn revisions(
 #[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn delete(
     db: &Db,
+    ids: &dyn Ids,
     principal: &Principal,
     post_id: &str,
     now: DateTime<Utc>,
@@ -612,13 +808,24 @@ pub async fn delete(
             "only the author or a moderator may delete a post".into(),
         ));
     }
+    pa.access.require_write(Action::Read)?;
+    let audit = (!pa.is_author()).then(|| {
+        crate::audit::entry(
+            &pa.access,
+            ids,
+            crate::audit::AuditAction::Delete,
+            &pa.post,
+            None,
+            now,
+        )
+    });
     let at = iso(now);
     let mut current = pa.post.clone();
     for _ in 0..ATTEMPTS {
         if current.is_deleted {
             return Ok(());
         }
-        match store::soft_delete(db, &current, pa.me(), &at).await? {
+        match store::soft_delete(db, &current, pa.me(), &at, audit.as_ref()).await? {
             Deleted::Deleted => return Ok(()),
             Deleted::Changed(now) => current = *now,
         }
@@ -635,20 +842,27 @@ pub async fn delete(
 #[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id, pinned = pinned))]
 pub async fn set_pinned(
     db: &Db,
+    ids: &dyn Ids,
     principal: &Principal,
     post_id: &str,
     pinned: bool,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
     let pa = load(db, principal, post_id, now).await?;
-    pa.access.require(Action::Moderate)?;
+    pa.access.require_write(Action::Moderate)?;
     if pa.post.is_reply() {
         return Err(Error::Conflict("only top-level posts can be pinned".into()));
     }
     if pa.post.is_deleted {
         return Err(Error::Conflict("the post is deleted".into()));
     }
-    match store::set_pinned(db, &pa.post, pinned).await? {
+    let action = if pinned {
+        crate::audit::AuditAction::Pin
+    } else {
+        crate::audit::AuditAction::Unpin
+    };
+    let audit = crate::audit::entry(&pa.access, ids, action, &pa.post, None, now);
+    match store::set_pinned(db, &pa.post, pinned, &audit).await? {
         Pinned::Pinned(post) => Ok(PostView::of(&post, &pa.access, None)),
         Pinned::Gone => Err(Error::Conflict("the post is deleted".into())),
     }
@@ -664,6 +878,7 @@ mod tests {
             content: content.map(str::to_string),
             community: Some(crate::ids::new_id()),
             parent: parent.map(str::to_string),
+            ..NewPost::default()
         }
     }
 
@@ -788,7 +1003,7 @@ mod tests {
             parent in any_text(),
             path in proptest::option::of(proptest::strategy::Just(crate::ids::new_id())),
         ) {
-            let input = NewPost { title, content, community, parent };
+            let input = NewPost { title, content, community, parent, ..NewPost::default() };
             match validate_new(path.as_deref(), &input) {
                 Ok(v) => {
                     proptest::prop_assert!(bounded(&v.content, validate::MAX_CONTENT));

@@ -6,22 +6,20 @@
 //! through here.
 
 mod management;
+pub mod presence;
 
 pub use crate::config::DEFAULT_FANOUT_CONCURRENCY as DEFAULT_CONCURRENCY;
 pub use aws_sdk_apigatewaymanagement::primitives::Blob;
 pub use management::{ManagementApi, TRANSIENT_RETRIES};
 
-use crate::access::{Action, Roster};
-use crate::auth::Role;
-use crate::connections::{Connection, Presence, Subscription};
+use crate::connections::{Connection, Subscription};
 use crate::error::{Error, Result};
-use crate::model::Community;
 use crate::store::{Db, connections as store};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// What became of one payload sent to one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,8 +287,6 @@ pub fn error_event(e: &Error, client_id: Option<&str>, timestamp: &str) -> Blob 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Audience<'a> {
     pub community_id: &'a str,
-    /// The community, when the caller has it loaded (saves a read).
-    pub community: Option<&'a Community>,
     /// The event's author: their connections count apart in [`DeliveryReport::sent_to_others`].
     pub author: Option<&'a str>,
     /// Leave out every connection of this user (a typing indicator goes to the others).
@@ -301,9 +297,12 @@ pub struct Audience<'a> {
     pub reply_to: Option<&'a str>,
 }
 
-/// Delivers a community event to the subscribers who may still read the community: one Query
-/// for the subscriptions, the access re-check ([`readers`]), then the fan-out (the author's own
-/// connection first: its copy is the acknowledgement). Without a WebSocket API nothing is read.
+/// Delivers a community event to the subscribers who may still read the community, the author's
+/// own connection first (its copy is the acknowledgement). The audience is decided from the
+/// subscription rows alone: one Query, which skips rows past their holder's `access_until` (an
+/// enrollment's expiry) and finds no row of a user whose membership or enrollment was changed
+/// since (the change rewrote or removed them: [`crate::connections::use_cases::refresh_access`]).
+/// Without a WebSocket API nothing is read.
 pub async fn broadcast(
     db: &Db,
     pusher: &dyn Pusher,
@@ -318,16 +317,6 @@ pub async fn broadcast(
     let community_id = audience.community_id;
     let subscribers = store::subscribers(db, community_id, now).await?;
     let queried = started.elapsed();
-    let loaded;
-    let community = match audience.community {
-        Some(c) => c,
-        None => {
-            loaded = crate::store::communities::community(db, community_id)
-                .await?
-                .ok_or(Error::NotFound("community"))?;
-            &loaded
-        }
-    };
     let mut seen = HashSet::new();
     let subscribers: Vec<Subscription> = subscribers
         .into_iter()
@@ -344,11 +333,9 @@ pub async fn broadcast(
         }),
         _ => None,
     };
-    let readers = readers(db, community, subscribers, now).await?;
-    let checked = started.elapsed();
     let targets: Vec<Target> = acknowledgement
         .into_iter()
-        .chain(readers.into_iter().map(|s| Target::of(s, community_id)))
+        .chain(subscribers.into_iter().map(|s| Target::of(s, community_id)))
         .collect();
     let report = fan_out(pusher, db, targets, payload, audience.author, now).await;
     tracing::info!(
@@ -359,8 +346,7 @@ pub async fn broadcast(
         failed = report.failed,
         retried = report.retried,
         query_ms = queried.as_millis() as u64,
-        access_check_ms = (checked - queried).as_millis() as u64,
-        fan_out_ms = (started.elapsed() - checked).as_millis() as u64,
+        fan_out_ms = (started.elapsed() - queried).as_millis() as u64,
         "broadcast"
     );
     Ok(report)
@@ -387,81 +373,6 @@ pub async fn to_user(
         })
         .collect();
     Ok(fan_out(pusher, db, targets, payload, None, now).await)
-}
-
-/// The receive-side access check: the subscribers who may read the community now.
-///
-/// A subscription was allowed when it was made, but enrollments expire and members are removed
-/// while connections stay open, so every delivery re-checks each distinct user through the
-/// guard's [`Roster`] (the one access rule). Admins and the course's instructors need no read;
-/// the others' facts are read whichever way the roster finds cheaper for their number.
-pub async fn readers(
-    db: &Db,
-    community: &Community,
-    subscribers: Vec<Subscription>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Subscription>> {
-    let mut roles: HashMap<String, Role> = HashMap::new();
-    for s in &subscribers {
-        roles
-            .entry(s.user_id.clone())
-            .or_insert(s.role.unwrap_or(Role::Student));
-    }
-    let mut to_check: Vec<String> = roles
-        .iter()
-        .filter(|(user, role)| {
-            **role != Role::Admin && !community.instructor_ids.iter().any(|i| i == *user)
-        })
-        .map(|(user, _)| user.clone())
-        .collect();
-    to_check.sort();
-    let roster = Roster::for_users(db, community, &to_check, now)
-        .await?
-        .with_roles(roles);
-    let mut allowed: HashMap<String, bool> = HashMap::new();
-    Ok(subscribers
-        .into_iter()
-        .filter(|s| {
-            *allowed
-                .entry(s.user_id.clone())
-                .or_insert_with(|| roster.allows(&s.user_id, Action::Read))
-        })
-        .collect())
-}
-
-/// Tells a community's other connections that a user came online (`user_joined`: their first
-/// connection there) or went offline (`user_left`: their last one closed or unsubscribed).
-/// `community`: the community if the caller has it loaded (saves a read).
-pub async fn announce_presence(
-    db: &Db,
-    pusher: &dyn Pusher,
-    conn: &Connection,
-    community_id: &str,
-    community: Option<&Community>,
-    presence: Presence,
-    now: DateTime<Utc>,
-) {
-    let kind = match presence {
-        Presence::Joined => "user_joined",
-        Presence::Left => "user_left",
-        Presence::Unchanged => return,
-    };
-    let payload = event(
-        kind,
-        serde_json::json!({ "community_id": community_id, "user_id": conn.user_id, "name": conn.name }),
-        &crate::clock::iso(now),
-    );
-    let audience = Audience {
-        community_id,
-        community,
-        author: Some(&conn.user_id),
-        except_connection: Some(&conn.connection_id),
-        ..Default::default()
-    };
-    match broadcast(db, pusher, audience, &payload, now).await {
-        Ok(report) => tracing::info!(community_id, kind, ?report, "presence announced"),
-        Err(e) => tracing::warn!(community_id, error = %e, "presence: could not announce"),
-    }
 }
 
 #[cfg(test)]

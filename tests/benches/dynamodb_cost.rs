@@ -1740,6 +1740,47 @@ async fn main() {
     )
     .await;
     m.section = "WebSocket";
+    // A room of 25 (the cost model's evening room) and one of 100: the send's reads should not
+    // grow with the receivers beyond the subscription Query's pages.
+    for _ in 0..(24 - listeners.len() - 1) {
+        let u = stack.member(&course).await;
+        listeners.push(drain(
+            stack.ws(&u, Some(&cid)).await.expect("listener connects"),
+        ));
+    }
+    let newcomer = stack.member(&course).await;
+    let room = listeners.len() + 2;
+    let joined = m
+        .ws_connect(
+            &format!("$connect ?community_id= ({room} in the room)"),
+            &stack,
+            &newcomer,
+            Some(&cid),
+        )
+        .await;
+    listeners.push(drain(joined));
+    for (size, extra) in [(listeners.len() + 1, 0), (100, 100 - listeners.len() - 1)] {
+        for _ in 0..extra {
+            let u = stack.member(&course).await;
+            listeners.push(drain(
+                stack.ws(&u, Some(&cid)).await.expect("listener connects"),
+            ));
+        }
+        m.ws_send(
+            &format!("chat_message ({size} subscribers)"),
+            &mut ws,
+            json!({ "type": "chat_message", "community_id": cid, "message": format!("A room of {size}"),
+                    "message_type": "text", "client_id": format!("bench-ws-room-{size}") }),
+        )
+        .await;
+        m.ws_send(
+            &format!("typing ({size} subscribers)"),
+            &mut ws,
+            json!({ "type": "typing", "community_id": cid, "is_typing": true }),
+        )
+        .await;
+    }
+    let crowd = listeners.len() + 1;
     m.ws_close("$disconnect (another connection stays)", second_ws)
         .await;
     m.ws_close(

@@ -119,6 +119,7 @@ impl Audience {
                     user_id: user_id.clone(),
                     role: Some(Role::Student),
                     ttl,
+                    access_until: None,
                 };
                 to_item(&shared::keys::subscription(&cid, connection_id), &row).unwrap()
             })

@@ -166,6 +166,7 @@ impl Target {
                                 ),
                                 community: Some(world.community.clone()),
                                 parent: matches!(op, Op::Reply).then(|| world.post().to_string()),
+                                ..NewPost::default()
                             };
                             posts::create(db, p, None, input, now).await?;
                             Ok(201)
@@ -331,6 +332,7 @@ async fn main() {
             content: Some("Some content of a typical length for a forum post. ".repeat(6)),
             community: Some(course.community_id.clone()),
             parent: None,
+            ..NewPost::default()
         };
         let (view, _) = posts::create(&db, &a.principal, None, input, chrono::Utc::now())
             .await

@@ -43,6 +43,12 @@ pub fn dynamodb_endpoint() -> String {
     std::env::var("TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8001".into())
 }
 
+/// The AWS service emulator (S3, SES v2, SNS, Secrets Manager) used by the tests (`make test`
+/// starts one).
+pub fn aws_emulator_endpoint() -> String {
+    std::env::var("TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5001".into())
+}
+
 pub async fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -170,6 +176,7 @@ impl Stack {
             .bin_dir(bin_dir())
             .table_name(&table)
             .dynamodb_endpoint(&endpoint)
+            .aws_endpoint(aws_emulator_endpoint())
             .env("JWT_SECRET", JWT_SECRET)
             .env("JWT_ISSUER", JWT_ISSUER)
             .env("JWT_AUDIENCE", JWT_AUDIENCE)
@@ -565,10 +572,37 @@ impl Ws {
         }
     }
 
-    /// Panics if any event arrives within `wait`.
+    /// Panics if any event but `presence` arrives within `wait`. Presence is told by the
+    /// stream's consumer, coalesced per batch, whenever its batch is handled: it belongs to no
+    /// request a test makes (see [`Ws::expect_none_of`] for presence itself).
     pub async fn expect_silence(&mut self, wait: Duration) {
-        if let Some(ev) = self.try_next(wait).await {
-            panic!("expected no event, got {ev}");
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(ev) = self
+            .try_next(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if ev["type"] != "presence" {
+                panic!("expected no event, got {ev}");
+            }
+        }
+    }
+
+    /// Panics if an event of this type arrives within `wait` and `about(event)` holds; other
+    /// events are skipped.
+    pub async fn expect_none_of(
+        &mut self,
+        kind: &str,
+        wait: Duration,
+        about: impl Fn(&Value) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(ev) = self
+            .try_next(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if ev["type"] == kind && about(&ev) {
+                panic!("expected no {kind} event, got {ev}");
+            }
         }
     }
 

@@ -36,6 +36,11 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             .await?)
         }
         ("POST", ["groups"]) => {
+            // Only admins create communities: decided before the body is read (SPEC §8).
+            shared::access::require_platform(
+                &caller,
+                shared::access::PlatformAction::CreateCommunity,
+            )?;
             let input = json_body(&req)?;
             created(
                 &communities::create(&app.db, app.ids.as_ref(), &caller, input, &app.now_iso())
@@ -69,9 +74,23 @@ async fn community_route(
     match (method, rest) {
         ("GET", []) => ok(&CommunityView::of(access)),
         ("PATCH" | "PUT", []) => {
-            let input = json_body(req)?;
-            let community = communities::update(db, access, input, &app.now_iso()).await?;
+            let input = json_body(req);
+            let ids = app.ids.as_ref();
+            let community = communities::update(db, ids, access, input, app.clock.now()).await?;
             ok(&CommunityView::of(&access.with_community(community)))
+        }
+        ("GET", ["tags"]) => {
+            access.require(Action::View)?;
+            ok(&serde_json::json!({ "tags": access.community.tags }))
+        }
+        ("PUT", ["tags"]) => {
+            let input = json_body(req);
+            let community = communities::set_tags(db, access, input, &app.now_iso()).await?;
+            ok(&serde_json::json!({ "tags": community.tags }))
+        }
+        ("GET", ["audit"]) => {
+            let page = page_params(&query(req))?;
+            ok(&shared::audit::list_with(db, &app.cursors, access, &page).await?)
         }
         ("POST", ["join"]) => {
             let (member, joined) = membership::join(db, access, &app.now_iso()).await?;
@@ -91,19 +110,23 @@ async fn community_route(
         }
         ("PATCH" | "PUT", ["members", user_id]) => {
             let user_id = parse_user_id(user_id)?;
-            access.require(Action::ManageMembers)?;
-            let change: RoleChange = json_body(req)?;
-            ok(&membership::set_role(db, access, &user_id, change.role).await?)
+            let role = json_body::<RoleChange>(req).map(|c| c.role);
+            let ids = app.ids.as_ref();
+            let now = app.clock.now();
+            ok(&membership::set_role(db, ids, access, &user_id, role, now).await?)
         }
         ("DELETE", ["members", user_id]) => {
             let user_id = parse_user_id(user_id)?;
-            membership::remove_member(db, access, &user_id).await?;
+            let now = app.clock.now();
+            membership::remove_member(db, app.ids.as_ref(), access, &user_id, now).await?;
             no_content()
         }
         (_, []) => Err(Error::MethodNotAllowed("GET, PUT, PATCH")),
         (_, ["join"] | ["leave"]) => Err(Error::MethodNotAllowed("POST")),
         (_, ["members"]) => Err(Error::MethodNotAllowed("GET")),
         (_, ["members", _]) => Err(Error::MethodNotAllowed("PUT, PATCH, DELETE")),
+        (_, ["tags"]) => Err(Error::MethodNotAllowed("GET, PUT")),
+        (_, ["audit"]) => Err(Error::MethodNotAllowed("GET")),
         // Served by other functions for GET only; any other method of theirs lands here.
         (_, ["messages" | "online" | "moderation"]) => Err(Error::MethodNotAllowed("GET")),
         _ => Err(Error::NotFound("route")),

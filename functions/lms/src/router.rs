@@ -52,7 +52,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         ("DELETE", ["lms", "courses", course_id, "enrollments", user_id]) => {
             let course_id = parse_external("course", course_id)?;
             let user_id = parse_user_id(user_id)?;
-            lms::delete_enrollment(db, &caller, &course_id, &user_id).await?;
+            lms::delete_enrollment(db, &caller, &course_id, &user_id, &now).await?;
             no_content()
         }
         (_, ["lms", "users", _] | ["lms", "courses", _]) => Err(Error::MethodNotAllowed("PUT")),

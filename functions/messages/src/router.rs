@@ -25,8 +25,9 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
     match (method, path.as_slice()) {
         ("GET", ["messages"]) => history(&app, &req, &caller, &community_param()?).await,
         ("POST", ["messages"]) => {
-            let new = json_body::<SendInput>(&req)?.parse()?;
-            let sent = chat::send(db, pusher, app.ids.as_ref(), now, &caller, new, None).await?;
+            let input = json_body::<SendInput>(&req);
+            let ids = app.ids.as_ref();
+            let sent = chat::send_input(db, pusher, ids, now, &caller, input, None, None).await?;
             match sent.created {
                 true => created(&sent.message),
                 false => ok(&sent.message),
@@ -42,7 +43,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             match (method, rest) {
                 ("GET", []) => ok(&chat::read_one(db, now, &caller, &at).await?),
                 ("PUT" | "PATCH", []) => {
-                    let text = json_body::<EditInput>(&req)?.parse()?;
+                    let text = json_body::<EditInput>(&req).and_then(EditInput::parse);
                     ok(&chat::edit(db, pusher, now, &caller, &at, text, None).await?)
                 }
                 ("DELETE", []) => {

@@ -1,4 +1,5 @@
-//! Stream records to notifier calls: the records of a batch are handled a few at a time; from
+//! Stream records to notifier calls (and presence edges to one coalesced `presence` frame per
+//! room and batch, best effort: never retried): the records of a batch are handled a few at a time; from
 //! the first failure on, the rest of the batch is reported failed (`ReportBatchItemFailures`), so
 //! the stream retries from there and nothing after a failure is lost. Retried records are
 //! harmless: delivery is idempotent.
@@ -8,6 +9,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 use shared::notifications::{self, fanout, jobs};
+use shared::realtime::presence;
 use shared::{App, Result};
 
 /// What a stream record means to the notifier.
@@ -17,6 +19,9 @@ pub enum Change {
     Job(Box<jobs::JobItem>),
     /// An unread notification left the table (its TTL expired): the recipient's count follows.
     UnreadGone { user_id: String },
+    /// A presence row appeared or went (a user's first connection into a community, or their
+    /// last out): told to the room, coalesced over the batch.
+    Presence(presence::Change),
     /// Anything else (the filter criteria should have kept it away).
     Other,
 }
@@ -29,6 +34,22 @@ struct Head {
     is_read: Option<bool>,
     #[serde(default)]
     recipient_id: Option<String>,
+    #[serde(default)]
+    community_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn presence_change(h: Head, edge: presence::Edge) -> Option<Change> {
+    (h.entity.as_deref() == Some(presence::ENTITY)).then_some(())?;
+    Some(Change::Presence(presence::Change {
+        community_id: h.community_id?,
+        user_id: h.user_id?,
+        name: h.name.unwrap_or_default(),
+        edge,
+    }))
 }
 
 pub fn classify(record: &EventRecord) -> Result<Change> {
@@ -38,8 +59,9 @@ pub fn classify(record: &EventRecord) -> Result<Change> {
     match record.event_name.as_str() {
         "INSERT" => {
             let image = &record.change.new_image;
-            if head(image)?.entity.as_deref() != Some(jobs::ENTITY) {
-                return Ok(Change::Other);
+            let h = head(image)?;
+            if h.entity.as_deref() != Some(jobs::ENTITY) {
+                return Ok(presence_change(h, presence::Edge::Online).unwrap_or(Change::Other));
             }
             Ok(Change::Job(Box::new(serde_dynamo::from_item(
                 image.clone(),
@@ -47,6 +69,9 @@ pub fn classify(record: &EventRecord) -> Result<Change> {
         }
         "REMOVE" => {
             let h = head(&record.change.old_image)?;
+            if h.entity.as_deref() == Some(presence::ENTITY) {
+                return Ok(presence_change(h, presence::Edge::Offline).unwrap_or(Change::Other));
+            }
             match (h.entity.as_deref(), h.is_read, h.recipient_id) {
                 (Some(notifications::ENTITY), Some(false), Some(user_id)) => {
                     Ok(Change::UnreadGone { user_id })
@@ -72,7 +97,8 @@ async fn on_record(app: &App, record: &EventRecord) -> Result<()> {
             tracing::info!(job_id, part, report = ?report, "notification job done");
         }
         Change::UnreadGone { user_id } => notifications::forget_unread(&app.db, &user_id).await?,
-        Change::Other => {}
+        // Told together after the batch's other records (see `handle`).
+        Change::Presence(_) | Change::Other => {}
     }
     Ok(())
 }
@@ -82,6 +108,19 @@ async fn on_record(app: &App, record: &EventRecord) -> Result<()> {
 pub const RECORDS_AT_ONCE: usize = 4;
 
 pub async fn handle(app: &App, event: Event) -> DynamoDbEventResponse {
+    // Presence edges of the batch, in stream order: each room is told its net change once.
+    let edges: Vec<presence::Change> = event
+        .records
+        .iter()
+        .filter_map(|r| match classify(r) {
+            Ok(Change::Presence(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if !edges.is_empty() {
+        let report = presence::announce(&app.db, app.push.as_ref(), &edges, app.clock.now()).await;
+        tracing::info!(edges = edges.len(), ?report, "presence batch");
+    }
     let results: Vec<Result<()>> = stream::iter(&event.records)
         .map(|record| on_record(app, record))
         .buffered(RECORDS_AT_ONCE)
@@ -137,5 +176,26 @@ mod tests {
                 user_id: "student-42".into()
             }
         );
+    }
+
+    #[test]
+    fn the_sample_presence_batch_is_a_reconnect_and_one_newcomer() {
+        let event = sample("stream-presence.json");
+        let edges: Vec<presence::Change> = event
+            .records
+            .iter()
+            .map(|r| match classify(r).unwrap() {
+                Change::Presence(c) => c,
+                other => panic!("not presence: {other:?}"),
+            })
+            .collect();
+        assert_eq!(edges[0].edge, presence::Edge::Offline);
+        assert_eq!(edges[1].edge, presence::Edge::Online);
+        let net = presence::coalesce(&edges);
+        let room = &net["01JF0C0MMVN1TY000000000000"];
+        assert_eq!(room.joined.len(), 1);
+        assert_eq!(room.joined[0].user_id, "student-43");
+        assert_eq!(room.joined[0].name, "Alan Turing");
+        assert!(room.left.is_empty(), "student-42 reconnected: no change");
     }
 }

@@ -7,9 +7,10 @@ use shared::http::{
     self, PageParams, created, json_body, no_content, ok, page_params, principal, query,
 };
 use shared::ids::{parse_ulid, parse_user_id};
+use shared::posts::answers::{self, DuplicateInput};
 use shared::posts::moderation::{self, NoteInput, ReasonInput};
 use shared::posts::reactions::{self, ReactionInput, ReactionType};
-use shared::posts::{self, EditMode, Lane, ListFilter, NewPost, THREAD_PAGE};
+use shared::posts::{self, EditMode, Lane, ListFilter, NewPost, PostKind, THREAD_PAGE};
 use shared::{App, Error, Result};
 use std::collections::HashMap;
 
@@ -30,13 +31,10 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             ok(&posts::list_posts(db, cursors, &caller, &community, &filter, &page, now).await?)
         }
         Endpoint::CreatePost(community) => {
-            let input: NewPost = json_body(&req)?;
-            let view = if input.parent.is_some() {
-                posts::create_reply(db, ids, &caller, community.as_deref(), input, now).await?
-            } else {
-                posts::create_post(db, ids, &caller, community.as_deref(), input, now).await?
-            };
-            created(&view)
+            // Every rule of the body is judged after the caller's right to post (SPEC §8).
+            let input = json_body::<NewPost>(&req);
+            let path = community.as_deref();
+            created(&posts::create_from_body(db, ids, &caller, path, input, now).await?)
         }
         Endpoint::GroupPosts(community) => {
             let (filter, page) = list_params(&query(&req))?;
@@ -85,12 +83,19 @@ impl Endpoint {
     }
 }
 
-/// `?status=&pinned=&author=` and the page of a listing.
+/// `?status=&pinned=&author=&kind=&unanswered=&resolved=&tag=` and the page of a listing.
 fn list_params(q: &HashMap<String, String>) -> Result<(ListFilter, PageParams)> {
     let filter = ListFilter {
         status: q.get("status").map(|s| Lane::parse(s)).transpose()?,
         pinned: http::flag(q, "pinned")?,
         author: q.get("author").map(|a| parse_user_id(a)).transpose()?,
+        kind: q.get("kind").map(|k| PostKind::parse(k)).transpose()?,
+        unanswered: http::flag(q, "unanswered")?.unwrap_or(false),
+        resolved: http::flag(q, "resolved")?,
+        tag: q
+            .get("tag")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
     };
     Ok((filter, page_params(q)?))
 }
@@ -112,6 +117,10 @@ enum PostAction {
     ResolveFlags,
     AddNote,
     Notes,
+    Accept(bool),
+    Endorse(bool),
+    Resolve(bool),
+    Duplicate,
 }
 
 impl PostAction {
@@ -133,11 +142,26 @@ impl PostAction {
             ("POST", ["resolve-flags"]) => PostAction::ResolveFlags,
             ("POST", ["notes"]) => PostAction::AddNote,
             ("GET", ["notes"]) => PostAction::Notes,
+            ("POST", ["accept"]) => PostAction::Accept(true),
+            ("DELETE", ["accept"]) => PostAction::Accept(false),
+            ("POST", ["endorse"]) => PostAction::Endorse(true),
+            ("DELETE", ["endorse"]) => PostAction::Endorse(false),
+            ("POST", ["resolve"]) => PostAction::Resolve(true),
+            ("POST", ["unresolve"]) => PostAction::Resolve(false),
+            ("POST", ["duplicate"]) => PostAction::Duplicate,
             (_, []) => return Err(Error::MethodNotAllowed("GET, PUT, PATCH, DELETE")),
             (_, ["edits" | "flags"]) => return Err(Error::MethodNotAllowed("GET")),
-            (_, ["react"]) => return Err(Error::MethodNotAllowed("POST, DELETE")),
+            (_, ["react" | "accept" | "endorse"]) => {
+                return Err(Error::MethodNotAllowed("POST, DELETE"));
+            }
             (_, ["notes"]) => return Err(Error::MethodNotAllowed("GET, POST")),
-            (_, ["approve" | "reject" | "pin" | "unpin" | "flag" | "resolve-flags"]) => {
+            (
+                _,
+                [
+                    "approve" | "reject" | "pin" | "unpin" | "flag" | "resolve-flags" | "resolve"
+                    | "unresolve" | "duplicate",
+                ],
+            ) => {
                 return Err(Error::MethodNotAllowed("POST"));
             }
             _ => return Err(Error::NotFound("route")),
@@ -164,19 +188,18 @@ async fn post_action(
             ok(&posts::read_post(db, cursors, caller, id, &page, now).await?)
         }
         PostAction::Edit(mode) => {
-            let input = json_body(req)?;
+            let input = json_body(req);
             ok(&posts::edit(db, caller, id, input, mode, now).await?)
         }
         PostAction::Delete => {
-            posts::delete(db, caller, id, now).await?;
+            posts::delete(db, ids, caller, id, now).await?;
             no_content()
         }
         PostAction::Revisions => {
             ok(&posts::revisions(db, cursors, caller, id, &page(req)?, now).await?)
         }
         PostAction::React => {
-            let input: ReactionInput = json_body(req)?;
-            let t = input.reaction_type()?;
+            let t = json_body::<ReactionInput>(req).and_then(|i| i.reaction_type());
             let (reaction, added) = reactions::react(db, caller, id, t, now).await?;
             if added {
                 created(&reaction)
@@ -185,36 +208,49 @@ async fn post_action(
             }
         }
         PostAction::Unreact => {
-            let t = ReactionType::parse(query(req).get("reaction_type").map(String::as_str))?;
+            let t = ReactionType::parse(query(req).get("reaction_type").map(String::as_str));
             reactions::unreact(db, caller, id, t, now).await?;
             no_content()
         }
         PostAction::Approve => {
-            let input: ReasonInput = json_body(req)?;
+            let input = json_body::<ReasonInput>(req);
             ok(&moderation::approve(db, ids, caller, id, input, now).await?)
         }
         PostAction::Reject => {
-            let input: ReasonInput = json_body(req)?;
+            let input = json_body::<ReasonInput>(req);
             ok(&moderation::reject(db, ids, caller, id, input, now).await?)
         }
-        PostAction::Pin(pinned) => ok(&posts::set_pinned(db, caller, id, pinned, now).await?),
+        PostAction::Pin(pinned) => ok(&posts::set_pinned(db, ids, caller, id, pinned, now).await?),
         PostAction::Flag => {
-            let input: ReasonInput = json_body(req)?;
+            let input = json_body::<ReasonInput>(req);
             created(&moderation::flag(db, ids, caller, id, input, now).await?)
         }
         PostAction::Flags => {
             ok(&moderation::flags(db, cursors, caller, id, &page(req)?, now).await?)
         }
         PostAction::ResolveFlags => {
-            let input: NoteInput = json_body(req)?;
+            let input = json_body::<NoteInput>(req);
             ok(&moderation::resolve_flags(db, ids, caller, id, input, now).await?)
         }
         PostAction::AddNote => {
-            let input: NoteInput = json_body(req)?;
+            let input = json_body::<NoteInput>(req);
             created(&moderation::add_note(db, ids, caller, id, input, now).await?)
         }
         PostAction::Notes => {
             ok(&moderation::notes(db, cursors, caller, id, &page(req)?, now).await?)
+        }
+        PostAction::Accept(accepted) => {
+            ok(&answers::accept(db, ids, caller, id, accepted, now).await?)
+        }
+        PostAction::Endorse(endorsed) => {
+            ok(&answers::endorse(db, ids, caller, id, endorsed, now).await?)
+        }
+        PostAction::Resolve(resolved) => {
+            ok(&answers::resolve(db, caller, id, resolved, now).await?)
+        }
+        PostAction::Duplicate => {
+            let input = json_body::<DuplicateInput>(req);
+            ok(&answers::duplicate(db, ids, caller, id, input, now).await?)
         }
     }
 }
@@ -285,6 +321,9 @@ mod tests {
                 }
                 Endpoint::Post(_, PostAction::AddNote | PostAction::ResolveFlags) => {
                     json_body::<NoteInput>(&req).map(drop)
+                }
+                Endpoint::Post(_, PostAction::Duplicate) => {
+                    json_body::<DuplicateInput>(&req).map(drop)
                 }
                 _ => Ok(()),
             };

@@ -14,9 +14,9 @@ pub async fn connect(app: App, ev: WsEvent) -> Result<WsResponse> {
     let community_id = ws::query(&ev, "community_id")
         .map(|raw| parse_ulid("community", raw))
         .transpose()?;
-    let (db, pusher, now) = (&app.db, app.push.as_ref(), app.clock.now());
+    let (db, now) = (&app.db, app.clock.now());
     let community = community_id.as_deref();
-    connections::connect(db, pusher, now, &principal, &connection_id, community).await?;
+    connections::connect(db, now, &principal, &connection_id, community).await?;
     tracing::info!(connection_id, user_id = %principal.user_id, "connected");
     ws::ok()
 }

@@ -15,7 +15,8 @@ use shared::{App, Error, Result};
 /// A client message, once its `type` is known and its fields parsed.
 #[derive(Debug)]
 enum ClientMessage {
-    ChatMessage(SendInput),
+    /// Its fields are judged after the sender's right to chat (SPEC §8).
+    ChatMessage(Result<SendInput>),
     Typing(TypingInput),
     ReadReceipt(MessageRef),
     EditMessage(EditRequest),
@@ -28,7 +29,9 @@ enum ClientMessage {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TypingInput {
-    community_id: String,
+    /// May be omitted on a connection subscribed to exactly one community.
+    #[serde(default)]
+    community_id: Option<String>,
     is_typing: bool,
     #[serde(default)]
     #[allow(dead_code)]
@@ -165,7 +168,7 @@ fn parse(body: &str) -> (Option<String>, Result<ClientMessage>) {
     };
     let fields = serde_json::to_vec(&frame).expect("a JSON value serializes");
     let parsed = match kind.as_str() {
-        "chat_message" => parse_json(&fields).map(ClientMessage::ChatMessage),
+        "chat_message" => Ok(ClientMessage::ChatMessage(parse_json(&fields))),
         "typing" => parse_json(&fields).map(ClientMessage::Typing),
         "read_receipt" => parse_json(&fields).map(ClientMessage::ReadReceipt),
         "edit_message" => parse_json(&fields).map(ClientMessage::EditMessage),
@@ -198,6 +201,15 @@ pub async fn message(app: App, ev: WsEvent) -> Result<WsResponse> {
     ws::ok()
 }
 
+/// The community a frame without `community_id` means: the connection's, when it is subscribed
+/// to exactly one (a client of the seed system opens one connection per community).
+fn only_community(conn: &shared::connections::Connection) -> Option<&str> {
+    match conn.communities.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    }
+}
+
 /// Calls the one use case of the message, as the connection's user.
 async fn handle(
     app: &App,
@@ -216,13 +228,27 @@ async fn handle(
     match msg {
         ClientMessage::Ping => Ok(()),
         ClientMessage::ChatMessage(input) => {
-            let new = input.parse()?;
             let ids = app.ids.as_ref();
-            chat::send(db, pusher, ids, now, &caller, new, Some(connection_id)).await?;
+            let only = only_community(&conn);
+            chat::send_input(
+                db,
+                pusher,
+                ids,
+                now,
+                &caller,
+                input,
+                only,
+                Some(connection_id),
+            )
+            .await?;
             Ok(())
         }
         ClientMessage::Typing(t) => {
-            let community_id = parse_ulid("community", &t.community_id)?;
+            let community_id = match (t.community_id.as_deref(), only_community(&conn)) {
+                (Some(c), _) => parse_ulid("community", c)?,
+                (None, Some(c)) => c.to_string(),
+                (None, None) => return Err(Error::validation("community_id", "is required")),
+            };
             chat::typing(db, pusher, now, &caller, &community_id, t.is_typing).await?;
             Ok(())
         }
@@ -232,7 +258,7 @@ async fn handle(
             Ok(())
         }
         ClientMessage::EditMessage(e) => {
-            let text = EditInput { message: e.message }.parse()?;
+            let text = EditInput { message: e.message }.parse();
             let at = MessageAt::parse(&e.message_id, e.community_id.as_deref())?;
             chat::edit(db, pusher, now, &caller, &at, text, Some(connection_id)).await?;
             Ok(())
@@ -341,7 +367,10 @@ mod tests {
         assert_eq!(client_id.as_deref(), Some("c2"));
         let e = parsed.unwrap_err();
         assert_eq!(e.code(), "validation_failed");
-        assert!(e.detail().contains("community_id"), "{}", e.detail());
+        assert!(e.detail().contains("is_typing"), "{}", e.detail());
+        // A chat message's fields are judged once the sender may chat: parsing defers them.
+        let (_, parsed) = parse(r#"{"type":"chat_message","message":7}"#);
+        assert!(matches!(parsed, Ok(ClientMessage::ChatMessage(Err(_)))));
     }
 }
 

@@ -67,6 +67,10 @@ pub struct GatewayConfig {
     pub ws_addr: SocketAddr,
     pub table_name: String,
     pub dynamodb_endpoint: String,
+    /// The AWS service emulator for what DynamoDB Local does not cover (S3, SES v2, SNS,
+    /// Secrets Manager): every function gets it as `AWS_ENDPOINT_URL_<SERVICE>` of those
+    /// services. `None`: the functions get no endpoint for them.
+    pub aws_endpoint: Option<String>,
     pub region: String,
     /// Function environment values that win over everything else.
     pub env_overrides: BTreeMap<String, String>,
@@ -142,6 +146,7 @@ impl Default for GatewayConfig {
             ws_addr: SocketAddr::from(([127, 0, 0, 1], 3001)),
             table_name: "community-local".into(),
             dynamodb_endpoint: "http://127.0.0.1:8000".into(),
+            aws_endpoint: None,
             region: "us-east-1".into(),
             env_overrides: BTreeMap::new(),
             max_instances_per_function: 10,
@@ -191,6 +196,10 @@ impl GatewayConfig {
     }
     pub fn dynamodb_endpoint(mut self, e: impl Into<String>) -> Self {
         self.dynamodb_endpoint = e.into();
+        self
+    }
+    pub fn aws_endpoint(mut self, e: impl Into<String>) -> Self {
+        self.aws_endpoint = Some(e.into());
         self
     }
     pub fn region(mut self, r: impl Into<String>) -> Self {

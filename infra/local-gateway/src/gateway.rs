@@ -19,6 +19,14 @@ use crate::state::App;
 pub use crate::state::Stats;
 use crate::template::{FunctionSpec, Template};
 
+/// The endpoint variables (read by the AWS SDK itself) of the services the AWS emulator serves.
+pub const EMULATED_SERVICES: [&str; 4] = [
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SESV2",
+    "AWS_ENDPOINT_URL_SNS",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+];
+
 /// Environment of one function, resolved as described in [`GatewayConfig`]: an override wins,
 /// then the gateway's own environment, then the template's literal or parameter default;
 /// the Lambda and local-stack variables are always set.
@@ -62,6 +70,11 @@ pub fn function_env(
     ];
     for (k, v) in fixed {
         env.insert(k.to_string(), v);
+    }
+    if let Some(endpoint) = &cfg.aws_endpoint {
+        for k in EMULATED_SERVICES {
+            env.insert(k.to_string(), endpoint.clone());
+        }
     }
     for (k, v) in &cfg.env_overrides {
         env.insert(k.clone(), v.clone());

@@ -23,7 +23,7 @@ mod ws;
 pub use config::{Faults, GatewayConfig, WsLimits, parse_parameter_overrides, workspace_root};
 pub use connections::ManagementStats;
 pub use error::Error;
-pub use gateway::{Gateway, Stats, function_env};
+pub use gateway::{EMULATED_SERVICES, Gateway, Stats, function_env};
 pub use runtime::FunctionStats;
 pub use streams::StreamStats;
 pub use table::{TableOutcome, create_table, create_table_from_template, local_client};

@@ -18,6 +18,8 @@ Options (environment variables in brackets):
   --ws-port N              WebSocket + Management API port, default 3001 [WS_PORT]
   --host IP                listen address, default 127.0.0.1
   --dynamodb-endpoint URL  default http://127.0.0.1:8000 [DYNAMODB_ENDPOINT]
+  --aws-endpoint URL       AWS emulator (S3, SES v2, SNS, Secrets Manager) the functions use,
+                           default none [AWS_EMULATOR_ENDPOINT]
   --table NAME             default community-local [TABLE_NAME]
   --region NAME            default us-east-1
   --template PATH          default infra/template.yaml of the workspace
@@ -64,6 +66,9 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     if let Some(e) = env("DYNAMODB_ENDPOINT") {
         cfg.dynamodb_endpoint = e;
     }
+    if let Some(e) = env("AWS_EMULATOR_ENDPOINT") {
+        cfg.aws_endpoint = Some(e);
+    }
     if let Some(t) = env("TABLE_NAME") {
         cfg.table_name = t;
     }
@@ -87,6 +92,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 host = ip.octets();
             }
             "--dynamodb-endpoint" => cfg.dynamodb_endpoint = val()?,
+            "--aws-endpoint" => cfg.aws_endpoint = Some(val()?),
             "--table" => cfg.table_name = val()?,
             "--region" => cfg.region = val()?,
             "--template" => cfg.template = PathBuf::from(val()?),

@@ -258,6 +258,10 @@ impl FunctionPool {
             }
         };
         let mut inst = warm;
+        // An invocation given up on (its caller's future dropped: a client that went away during
+        // `$connect`, a timeout around it) kills its instance, as Lambda does: otherwise the
+        // process would run on after its permit was released, past the concurrency limit.
+        let mut abandoned = KillIfAbandoned(None);
         // Lambda gives init a limit of its own (10 s). An init that runs past it is run again
         // as part of the invocation, and then init and handler share the function's timeout.
         let mut init_retried = false;
@@ -270,6 +274,7 @@ impl FunctionPool {
                     .await
                     .inspect_err(|_| self.count(|s| s.crashes += 1))?,
             };
+            abandoned.0 = Some(instance.clone());
             let request_id = util::uuid_v4();
             let (tx, mut rx) = oneshot::channel();
             {
@@ -340,6 +345,7 @@ impl FunctionPool {
                 Some(o) => Ok(o),
                 None => tokio::time::timeout(handler_time, rx).await,
             };
+            abandoned.0 = None;
             return match outcome {
                 Ok(Ok(Outcome::Response(b))) => {
                     self.release(instance);
@@ -687,4 +693,15 @@ async fn init_error(State(s): State<Arc<InstanceShared>>, body: Bytes) -> Respon
         *e = Some(String::from_utf8_lossy(&body).into_owned());
     }
     accepted()
+}
+
+/// Kills the instance it holds when dropped holding it: the invocation on it was abandoned.
+struct KillIfAbandoned(Option<Arc<Instance>>);
+
+impl Drop for KillIfAbandoned {
+    fn drop(&mut self) {
+        if let Some(inst) = self.0.take() {
+            inst.kill();
+        }
+    }
 }

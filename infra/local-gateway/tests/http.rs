@@ -411,3 +411,38 @@ async fn shutdown_kills_instances() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn an_invocation_given_up_on_kills_its_instance_and_frees_its_place() {
+    let t = start(config().max_instances_per_function(1)).await;
+    let sleeping = serde_json::json!({
+        "version": "2.0",
+        "rawPath": "/echo/sleep/60000",
+        "requestContext": { "stage": "$default", "http": { "method": "GET", "path": "/echo/sleep/60000" } }
+    });
+    // The caller goes away (a client that gave up during `$connect`, a timeout around the call).
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(1500),
+        t.gw.invoke("EchoFunction", sleeping),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the call was still running: {gave_up:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while t.gw.stats().functions["EchoFunction"].instances_live > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned instance still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its place in the limit of one is free, and a fresh instance serves.
+    let r = reqwest::Client::new()
+        .get(format!("{}/echo/after", t.gw.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let s = t.gw.stats().functions["EchoFunction"].clone();
+    assert_eq!((s.instances_started, s.instances_live), (2, 1), "{s:?}");
+    t.gw.shutdown().await;
+}

@@ -260,8 +260,20 @@ fn function_environment() {
     assert_eq!(env["AWS_REGION"], "us-east-1");
     assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");
     assert!(env.contains_key("AWS_ACCESS_KEY_ID") && env.contains_key("AWS_SECRET_ACCESS_KEY"));
+    for k in local_gateway::EMULATED_SERVICES {
+        assert!(!env.contains_key(k), "{k} set with no emulator");
+    }
     let env = function_env(&cfg.log_format("Text"), &t.functions["EchoFunction"], "x");
     assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "Text");
+    let cfg = GatewayConfig::default().aws_endpoint("http://127.0.0.1:5999");
+    let env = function_env(&cfg, &t.functions["EchoFunction"], "x");
+    assert_eq!(env["AWS_ENDPOINT_URL_S3"], "http://127.0.0.1:5999");
+    assert_eq!(env["AWS_ENDPOINT_URL_SESV2"], "http://127.0.0.1:5999");
+    assert_eq!(env["AWS_ENDPOINT_URL_SNS"], "http://127.0.0.1:5999");
+    assert_eq!(
+        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
+        "http://127.0.0.1:5999"
+    );
 }
 
 #[test]

@@ -4,8 +4,8 @@
 //! acknowledges) and queues what follows (the notification job, in the message's transaction).
 
 use super::{
-    ChatEvent, ListQuery, MAX_UNREAD_COUNT, Message, NewMessage, ReadPosition, Receipt, Sent,
-    Status, Unread,
+    ChatEvent, ListQuery, MAX_UNREAD_COUNT, Message, NewMessage, ReadPosition, Receipt, SendInput,
+    Sent, Status, Unread,
 };
 use crate::access::{Access, Action};
 use crate::auth::Principal;
@@ -88,8 +88,57 @@ pub async fn send(
     origin: Option<&str>,
 ) -> Result<Sent> {
     let access = Access::load(db, caller, &new.community_id, now).await?;
-    access.require(Action::Chat)?;
-    crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::CHAT, now).await?;
+    send_as(db, pusher, ids, now, &access, new, origin).await
+}
+
+/// [`send`] of a message as the client sent it: the community is the body's, or else
+/// `default_community` (the path's, or the one community a WebSocket connection is subscribed
+/// to, SPEC §8). The caller's right to chat there is decided before the body is judged: one who
+/// may not chat gets 403/404 whatever the body holds.
+#[tracing::instrument(skip_all, fields(community_id, user_id = %caller.user_id, message_id))]
+#[allow(clippy::too_many_arguments)]
+pub async fn send_input(
+    db: &Db,
+    pusher: &dyn Pusher,
+    ids: &dyn Ids,
+    now: DateTime<Utc>,
+    caller: &Principal,
+    input: Result<SendInput>,
+    default_community: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Sent> {
+    let named = input.as_ref().ok().and_then(|i| i.community.clone());
+    let community = match (named, default_community) {
+        (Some(c), _) => crate::ids::ulid(c.trim())
+            .ok_or_else(|| Error::validation("community", "is not a valid id"))?,
+        (None, Some(c)) => c.to_string(),
+        (None, None) => {
+            input?;
+            return Err(Error::validation("community_id", "is required"));
+        }
+    };
+    tracing::Span::current().record("community_id", community.as_str());
+    let access = Access::load(db, caller, &community, now).await?;
+    access.require_write(Action::Chat)?;
+    let mut input = input?;
+    input.community = Some(community);
+    send_as(db, pusher, ids, now, &access, input.parse()?, origin).await
+}
+
+async fn send_as(
+    db: &Db,
+    pusher: &dyn Pusher,
+    ids: &dyn Ids,
+    now: DateTime<Utc>,
+    access: &Access,
+    new: NewMessage,
+    origin: Option<&str>,
+) -> Result<Sent> {
+    let caller = &access.principal;
+    access.require_write(Action::Chat)?;
+    if !access.is_staff() {
+        crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::chat(), now).await?;
+    }
     let message = Message {
         id: ids.new_id(),
         community_id: new.community_id,
@@ -134,7 +183,6 @@ pub async fn send(
     if sent.needs_delivery() {
         let audience = Audience {
             community_id: &sent.message.community_id,
-            community: Some(&access.community),
             author: Some(&sent.message.sender_id),
             reply_to: origin,
             ..Default::default()
@@ -170,7 +218,6 @@ async fn to_community(
 ) -> DeliveryReport {
     let audience = Audience {
         community_id: &access.community.id,
-        community: Some(&access.community),
         author: Some(&access.principal.user_id),
         reply_to: origin,
         ..Default::default()
@@ -192,11 +239,12 @@ pub async fn edit(
     now: DateTime<Utc>,
     caller: &Principal,
     at: &MessageAt,
-    text: String,
+    text: Result<String>,
     origin: Option<&str>,
 ) -> Result<Message> {
     let access = access_to_message(db, caller, at, now).await?;
-    access.require(Action::Chat)?;
+    access.require_write(Action::Chat)?;
+    let text = text?;
     let edited = match store::edit(
         db,
         &access.community.id,
@@ -244,9 +292,10 @@ pub async fn delete(
 ) -> Result<Option<Message>> {
     let access = access_to_message(db, caller, at, now).await?;
     let only_author = if access.is_moderator() {
+        access.require_write(Action::Moderate)?;
         None
     } else {
-        access.require(Action::Chat)?;
+        access.require_write(Action::Chat)?;
         Some(caller.user_id.as_str())
     };
     let deleted = match store::soft_delete(
@@ -340,7 +389,7 @@ pub async fn mark_read(
     Ok(Read { receipt, unread })
 }
 
-/// `typing` to the others in the community; never stored, at most [`crate::ratelimit::TYPING`]
+/// `typing` to the others in the community; never stored, at most [`crate::ratelimit::typing`]
 /// per user. Receivers clear the indicator after
 /// 3 seconds without a new one, so a client repeats `is_typing: true` while typing goes on.
 #[tracing::instrument(skip_all, fields(community_id, user_id = %caller.user_id))]
@@ -354,10 +403,10 @@ pub async fn typing(
 ) -> Result<DeliveryReport> {
     tracing::Span::current().record("community_id", community_id);
     let access = Access::load(db, caller, community_id, now).await?;
-    access.require(Action::Chat)?;
+    access.require_write(Action::Chat)?;
     // One UpdateItem per indicator; over the limit the sender gets a `rate_limited` error
     // event and no one else anything.
-    crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::TYPING, now).await?;
+    crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::typing(), now).await?;
     let payload = realtime::event(
         "typing",
         serde_json::json!({
@@ -370,7 +419,6 @@ pub async fn typing(
     );
     let audience = Audience {
         community_id: &access.community.id,
-        community: Some(&access.community),
         author: Some(&caller.user_id),
         except_user: Some(&caller.user_id),
         ..Default::default()

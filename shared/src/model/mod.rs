@@ -1,6 +1,8 @@
 //! Records of the community aggregate and the LMS's identities: what the table stores, below
 //! the access guard and the use cases, which both import them. Keys are in [`crate::keys`].
 
+pub mod audit;
+pub mod grant;
 pub mod notification;
 
 use crate::auth::Principal;
@@ -15,7 +17,16 @@ pub enum Visibility {
     Private,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Whether members may post so that classmates do not see who they are (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AnonymousPosting {
+    #[default]
+    Off,
+    ToClassmates,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Community {
     pub id: String,
     pub title: String,
@@ -38,6 +49,14 @@ pub struct Community {
     pub post_count: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// Read-only for everyone but admins: every write answers 409 `archived`.
+    #[serde(default)]
+    pub is_archived: bool,
+    #[serde(default)]
+    pub anonymous_posting: AnonymousPosting,
+    /// The instructor-managed tags root posts may carry (at most 30).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

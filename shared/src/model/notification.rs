@@ -21,10 +21,18 @@ pub enum Kind {
     PostApproved,
     PostRejected,
     PostFlagged,
+    /// An announcement of the community's staff, to every member.
+    Announcement,
+    /// Your answer was accepted.
+    AnswerAccepted,
+    /// Your post or answer was endorsed by staff.
+    AnswerEndorsed,
+    /// Your question was closed as a duplicate.
+    MarkedDuplicate,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 11] = [
         Kind::NewPost,
         Kind::NewReply,
         Kind::NewMention,
@@ -32,6 +40,10 @@ impl Kind {
         Kind::PostApproved,
         Kind::PostRejected,
         Kind::PostFlagged,
+        Kind::Announcement,
+        Kind::AnswerAccepted,
+        Kind::AnswerEndorsed,
+        Kind::MarkedDuplicate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +55,10 @@ impl Kind {
             Kind::PostApproved => "post_approved",
             Kind::PostRejected => "post_rejected",
             Kind::PostFlagged => "post_flagged",
+            Kind::Announcement => "announcement",
+            Kind::AnswerAccepted => "answer_accepted",
+            Kind::AnswerEndorsed => "answer_endorsed",
+            Kind::MarkedDuplicate => "marked_duplicate",
         }
     }
 
@@ -50,7 +66,12 @@ impl Kind {
     /// being named, then being answered (forum, then chat), then a post you merely watch.
     pub fn precedence(self) -> u8 {
         match self {
-            Kind::PostApproved | Kind::PostRejected => 6,
+            Kind::PostApproved
+            | Kind::PostRejected
+            | Kind::AnswerAccepted
+            | Kind::AnswerEndorsed
+            | Kind::MarkedDuplicate => 6,
+            Kind::Announcement => 5,
             Kind::PostFlagged => 5,
             Kind::NewMention => 4,
             Kind::NewReply => 3,
@@ -66,6 +87,25 @@ pub struct Actor {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// Who caused a notification, as its recipient sees them: `id` is `null` for the author of an
+/// anonymous post shown to a student (`posts::view::reveals_author`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationActor {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl NotificationActor {
+    pub fn anonymous() -> Self {
+        Self {
+            id: None,
+            name: Some(crate::posts::model::ANONYMOUS.into()),
+        }
+    }
 }
 
 /// What a notification points at; `link` is the API path of the object.
@@ -89,7 +129,7 @@ pub struct Notification {
     pub notification_type: Kind,
     pub title: String,
     pub message: String,
-    pub actor: Option<Actor>,
+    pub actor: Option<NotificationActor>,
     pub community_id: String,
     pub target: Target,
     pub is_read: bool,
@@ -139,6 +179,12 @@ pub enum JobKind {
     PostRejected,
     PostFlagged,
     ChatMessage,
+    /// An announcement was published: every member is told.
+    Announcement,
+    /// An answer was accepted, endorsed, or a question closed as a duplicate: its author is told.
+    AnswerAccepted,
+    AnswerEndorsed,
+    MarkedDuplicate,
 }
 
 /// The post an event is about.
@@ -152,6 +198,9 @@ pub struct PostRef {
     pub author_name: String,
     #[serde(default)]
     pub title: Option<String>,
+    /// The post is anonymous: its author is shown to students as "Anonymous".
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// The chat message an event is about.
@@ -181,6 +230,10 @@ pub struct Job {
     #[serde(default)]
     pub mentions: Vec<String>,
     pub created_at: String,
+    /// The actor is the anonymous author of the thread (accepting an answer to their own
+    /// anonymous question): students are not told who they are.
+    #[serde(default)]
+    pub anonymous_actor: bool,
 }
 
 /// A recipient resolved for a job, with the one type they get.

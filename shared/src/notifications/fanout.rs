@@ -9,7 +9,7 @@
 
 use super::jobs::{Delivery, Job, JobItem, JobKind};
 use super::settings::{self, WatchRow};
-use super::{Actor, Kind, Notification, Target, notification_id};
+use super::{Kind, Notification, NotificationActor, Target, notification_id};
 use crate::access::{Action, Roster};
 use crate::error::{Error, Result};
 use crate::realtime::{self, DeliveryReport, Pusher, Target as Connection};
@@ -124,8 +124,11 @@ fn is_publication(kind: JobKind) -> bool {
 pub async fn resolve(db: &Db, job: &Job, now: DateTime<Utc>) -> Result<Vec<Delivery>> {
     let top_level_publication =
         is_publication(job.kind) && job.post.as_ref().is_some_and(|p| p.parent_id.is_none());
-    let needs_roster =
-        top_level_publication || matches!(job.kind, JobKind::PostPending | JobKind::PostFlagged);
+    let needs_roster = top_level_publication
+        || matches!(
+            job.kind,
+            JobKind::PostPending | JobKind::PostFlagged | JobKind::Announcement
+        );
     let mut roster = if needs_roster {
         match Roster::whole(db, &job.community_id, false, now).await? {
             Some(r) => Some(r),
@@ -176,6 +179,26 @@ pub async fn resolve(db: &Db, job: &Job, now: DateTime<Utc>) -> Result<Vec<Deliv
             }
             for m in mentioned(db, &job.mentions).await? {
                 c.offer(&m, Kind::NewMention);
+            }
+        }
+        JobKind::Announcement => {
+            if let Some(roster) = roster.as_ref() {
+                for u in roster.everyone() {
+                    c.offer(&u, Kind::Announcement);
+                }
+            }
+            for m in mentioned(db, &job.mentions).await? {
+                c.offer(&m, Kind::NewMention);
+            }
+        }
+        JobKind::AnswerAccepted | JobKind::AnswerEndorsed | JobKind::MarkedDuplicate => {
+            if let Some(p) = &job.post {
+                let kind = match job.kind {
+                    JobKind::AnswerAccepted => Kind::AnswerAccepted,
+                    JobKind::AnswerEndorsed => Kind::AnswerEndorsed,
+                    _ => Kind::MarkedDuplicate,
+                };
+                c.offer(&p.author_id, kind);
             }
         }
         JobKind::ChatMessage => {
@@ -322,22 +345,32 @@ impl Context {
     }
 }
 
-/// The notification one recipient gets for a job.
-fn render(job: &Job, d: &Delivery, ctx: &Context) -> Notification {
+/// The notification one recipient gets for a job; `reveals` says whether this recipient may
+/// learn who wrote the job's post when it is anonymous.
+fn render(job: &Job, d: &Delivery, ctx: &Context, reveals: bool) -> Notification {
     let moderation = matches!(
         d.kind,
         Kind::PostApproved | Kind::PostRejected | Kind::PostFlagged
     );
     // In an approval job the moderator acted, but the post (and its mentions) are its author's.
-    let actor = match (&job.post, job.kind == JobKind::PostApproved && !moderation) {
-        (Some(p), true) => Actor {
-            id: p.author_id.clone(),
-            name: Some(p.author_name.clone()),
-        },
-        _ => Actor {
-            id: job.actor.id.clone(),
-            name: Some(ctx.actor_name.clone()),
-        },
+    let (actor_id, actor_name) = match (&job.post, job.kind == JobKind::PostApproved && !moderation)
+    {
+        (Some(p), true) => (p.author_id.clone(), p.author_name.clone()),
+        _ => (job.actor.id.clone(), ctx.actor_name.clone()),
+    };
+    let hidden_author = !reveals
+        && (job.anonymous_actor
+            || job
+                .post
+                .as_ref()
+                .is_some_and(|p| p.anonymous && p.author_id == actor_id));
+    let actor = if hidden_author {
+        NotificationActor::anonymous()
+    } else {
+        NotificationActor {
+            id: Some(actor_id),
+            name: Some(actor_name),
+        }
     };
     let who = actor.name.clone().unwrap_or_default();
     let reason = match d.kind {
@@ -384,6 +417,29 @@ fn render(job: &Job, d: &Delivery, ctx: &Context) -> Notification {
     }
 }
 
+/// The recipients who see the real author of an anonymous post (the community's moderators,
+/// instructors and admins, as the guard's roster judges them; one BatchGetItem); none is read
+/// for a post that is not anonymous.
+async fn staff_among(
+    db: &Db,
+    job: &Job,
+    deliveries: &[Delivery],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<String>> {
+    if !job.anonymous_actor && !job.post.as_ref().is_some_and(|p| p.anonymous) {
+        return Ok(Default::default());
+    }
+    let Some(community) = community_store::community(db, &job.community_id).await? else {
+        return Ok(Default::default());
+    };
+    let users: Vec<String> = deliveries.iter().map(|d| d.user_id.clone()).collect();
+    let roster = Roster::for_users(db, &community, &users, now).await?;
+    Ok(users
+        .into_iter()
+        .filter(|u| roster.allows(u, Action::Moderate))
+        .collect())
+}
+
 /// Writes and pushes the notifications of resolved recipients.
 pub async fn deliver(
     n: Notifier<'_>,
@@ -412,7 +468,14 @@ pub async fn deliver(
         .map(|t| t.timestamp())
         .unwrap_or_else(|_| now.timestamp());
     let ttl = created + i64::from(n.retention_days) * 86_400;
-    let notifications: Vec<Notification> = kept.iter().map(|d| render(job, d, &ctx)).collect();
+    let staff = staff_among(db, job, &kept, now).await?;
+    let notifications: Vec<Notification> = kept
+        .iter()
+        .map(|d| {
+            let reveals = staff.contains(&d.user_id) || d.user_id == job.actor.id;
+            render(job, d, &ctx, reveals)
+        })
+        .collect();
     let chunks: Vec<Vec<Notification>> = notifications
         .chunks(RECIPIENTS_PER_TRANSACTION)
         .map(<[Notification]>::to_vec)

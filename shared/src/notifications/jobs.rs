@@ -6,7 +6,7 @@ use crate::ids::Ids;
 pub use crate::model::notification::{
     Delivery, JOB_ENTITY as ENTITY, JOB_RETENTION_SECS, Job, JobItem, JobKind, MessageRef, PostRef,
 };
-use crate::posts::model::{PostEvent, PostStatus};
+use crate::posts::model::{PostEvent, PostKind, PostStatus};
 use crate::validate::mentions;
 use chrono::{DateTime, Utc};
 
@@ -40,6 +40,7 @@ fn job(
         reason: None,
         mentions: Vec::new(),
         created_at: crate::clock::iso(at),
+        anonymous_actor: false,
     }
 }
 
@@ -54,6 +55,7 @@ impl Job {
             author_id: post.author_id.clone(),
             author_name: post.author_name.clone(),
             title: post.title.clone(),
+            anonymous: post.anonymous,
         };
         let author = crate::model::notification::Actor {
             id: post.author_id.clone(),
@@ -67,6 +69,11 @@ impl Job {
         let mut j = match event {
             PostEvent::Created { mentions, .. } => {
                 let kind = match post.status {
+                    PostStatus::Approved
+                        if post.kind == PostKind::Announcement && !post.is_reply() =>
+                    {
+                        JobKind::Announcement
+                    }
                     PostStatus::Approved => JobKind::PostPublished,
                     PostStatus::Pending => JobKind::PostPending,
                     PostStatus::Rejected => return None,
@@ -115,6 +122,18 @@ impl Job {
                     at,
                 );
                 j.reason = Some(snippet(reason));
+                j.snippet = text();
+                j
+            }
+            PostEvent::Accepted { by: actor, .. }
+            | PostEvent::Endorsed { by: actor, .. }
+            | PostEvent::Duplicated { by: actor, .. } => {
+                let kind = match event {
+                    PostEvent::Accepted { .. } => JobKind::AnswerAccepted,
+                    PostEvent::Endorsed { .. } => JobKind::AnswerEndorsed,
+                    _ => JobKind::MarkedDuplicate,
+                };
+                let mut j = job(ids, kind, &post.community_id, by(actor), at);
                 j.snippet = text();
                 j
             }

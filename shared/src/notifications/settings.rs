@@ -82,6 +82,10 @@ pub struct PreferencesInput {
     pub post_approved: Option<bool>,
     pub post_rejected: Option<bool>,
     pub post_flagged: Option<bool>,
+    pub announcement: Option<bool>,
+    pub answer_accepted: Option<bool>,
+    pub answer_endorsed: Option<bool>,
+    pub marked_duplicate: Option<bool>,
 }
 
 impl PreferencesInput {
@@ -94,6 +98,10 @@ impl PreferencesInput {
             Kind::PostApproved => self.post_approved,
             Kind::PostRejected => self.post_rejected,
             Kind::PostFlagged => self.post_flagged,
+            Kind::Announcement => self.announcement,
+            Kind::AnswerAccepted => self.answer_accepted,
+            Kind::AnswerEndorsed => self.answer_endorsed,
+            Kind::MarkedDuplicate => self.marked_duplicate,
         }
     }
 }
@@ -145,7 +153,8 @@ mod tests {
     #[test]
     fn preferences_list_every_type() {
         let v = view(&[Kind::NewPost]);
-        assert_eq!(v.len(), 7);
+        assert_eq!(v.len(), Kind::ALL.len());
+        assert!(v["announcement"] && v["marked_duplicate"]);
         assert!(!v["new_post"]);
         assert!(v["new_reply"]);
     }

@@ -93,6 +93,22 @@ pub fn texts(
             format!("A post was flagged in {community}"),
             format!("\"{snippet}\": {}", reason.unwrap_or("no reason given")),
         ),
+        Kind::Announcement => (
+            format!("Announcement in {community}"),
+            format!("{who} announced \"{snippet}\""),
+        ),
+        Kind::AnswerAccepted => (
+            "Your answer was accepted".to_string(),
+            format!("{who} accepted \"{snippet}\""),
+        ),
+        Kind::AnswerEndorsed => (
+            "Your post was endorsed".to_string(),
+            format!("{who} endorsed \"{snippet}\""),
+        ),
+        Kind::MarkedDuplicate => (
+            "Your question was closed as a duplicate".to_string(),
+            format!("\"{snippet}\" duplicates an earlier question in {community}"),
+        ),
     }
 }
 
@@ -140,8 +156,24 @@ fn live_of<'a>(
     }
 }
 
-/// Applies what `live` allows to one notification: its texts, and no actor when hidden.
-pub fn show(mut n: Notification, community_title: &str, live: Live<'_>) -> Notification {
+/// Applies what `live` allows to one notification: its texts, and no actor when hidden. An
+/// anonymous post's author stays "Anonymous" to a reader the post does not reveal its author
+/// to (`reveals`, from [`crate::posts::reveals_author`]).
+pub fn show(
+    mut n: Notification,
+    community_title: &str,
+    live: Live<'_>,
+    reveals: bool,
+) -> Notification {
+    if let Live::Post { post, .. } = live
+        && post.anonymous
+        && !reveals
+        && n.actor
+            .as_ref()
+            .is_some_and(|a| a.id.as_deref() == Some(post.author_id.as_str()))
+    {
+        n.actor = Some(crate::model::notification::NotificationActor::anonymous());
+    }
     let who = n
         .actor
         .as_ref()
@@ -218,7 +250,13 @@ pub async fn render(
             let a = access.get(&n.community_id);
             let live = live_of(&n, a, &posts, &messages);
             let title = a.map(|a| a.community.title.clone()).unwrap_or_default();
-            show(n, &title, live)
+            let reveals = match (live, a) {
+                (Live::Post { post, .. }, Some(a)) => {
+                    crate::posts::reveals_author(post, &reader.user_id, a.is_staff())
+                }
+                _ => true,
+            };
+            show(n, &title, live, reveals)
         })
         .collect())
 }
@@ -253,10 +291,10 @@ mod tests {
             "is_read": false, "created_at": "2026-01-01T00:00:00Z", "reason": "spam"
         }))
         .unwrap();
-        let shown = show(n.clone(), "C", Live::Hidden);
+        let shown = show(n.clone(), "C", Live::Hidden, true);
         assert!(shown.actor.is_none() && shown.reason.is_none());
         assert!(!serde_json::to_string(&shown).unwrap().contains("secret"));
-        let gone = show(n, "C", Live::Gone("post"));
+        let gone = show(n, "C", Live::Gone("post"), true);
         assert_eq!(gone.title, "This post was deleted");
         assert!(gone.reason.is_none() && gone.actor.is_some());
     }

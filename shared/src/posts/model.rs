@@ -5,9 +5,10 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PostStatus {
+    #[default]
     Approved,
     Pending,
     Rejected,
@@ -57,8 +58,52 @@ impl Lane {
     }
 }
 
+/// The name every student sees in place of an anonymous author.
+pub const ANONYMOUS: &str = "Anonymous";
+
+/// What a top-level post is (SPEC §9); replies carry their thread's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostKind {
+    #[default]
+    Discussion,
+    Question,
+    Announcement,
+}
+
+impl PostKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostKind::Discussion => "discussion",
+            PostKind::Question => "question",
+            PostKind::Announcement => "announcement",
+        }
+    }
+
+    /// Parses `?kind=`.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "discussion" => Ok(PostKind::Discussion),
+            "question" => Ok(PostKind::Question),
+            "announcement" => Ok(PostKind::Announcement),
+            _ => Err(Error::BadRequest(
+                "kind must be one of discussion, question, announcement".into(),
+            )),
+        }
+    }
+}
+
+/// Who may read a thread: the community, or (a private question) its author and the staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    #[default]
+    Everyone,
+    Staff,
+}
+
 /// A post or a reply as stored (`keys::post`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Post {
     pub id: String,
     pub community_id: String,
@@ -117,9 +162,59 @@ pub struct Post {
     pub flags_resolved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags_resolved_by: Option<String>,
+    /// The thread's kind (a reply carries its root's, so "is this an answer" needs no read).
+    #[serde(default)]
+    pub kind: PostKind,
+    /// Shown to students as "Anonymous" (`posts::view::author_for`).
+    #[serde(default)]
+    pub anonymous: bool,
+    /// The thread's audience; replies inherit their root's.
+    #[serde(default)]
+    pub audience: Audience,
+    /// The author of the thread's root (on replies of staff-only threads: who else may read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_author_id: Option<String>,
+    /// The author was moderator, instructor or admin when writing it.
+    #[serde(default)]
+    pub by_staff: bool,
+    /// Top-level posts only: tags of the community.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub is_endorsed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endorsed_by: Option<String>,
+    /// On an answer: the question's author or staff accepted it.
+    #[serde(default)]
+    pub is_accepted: bool,
+    /// On a question: its accepted answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_answer_id: Option<String>,
+    /// On a question: published answers by staff, and endorsed answers.
+    #[serde(default)]
+    pub staff_answer_count: i64,
+    #[serde(default)]
+    pub endorsed_answer_count: i64,
+    #[serde(default)]
+    pub is_resolved: bool,
+    /// On a question closed as a duplicate: the post it duplicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 impl Post {
+    /// A direct reply to a question.
+    pub fn is_answer(&self) -> bool {
+        self.kind == PostKind::Question && self.depth == 1
+    }
+
+    /// A question with an accepted or staff-endorsed answer, or an answer by staff.
+    pub fn is_answered(&self) -> bool {
+        self.accepted_answer_id.is_some()
+            || self.staff_answer_count > 0
+            || self.endorsed_answer_count > 0
+    }
+
     pub fn is_reply(&self) -> bool {
         self.parent_id.is_some()
     }
@@ -274,6 +369,22 @@ pub enum PostEvent {
         flagger_id: String,
         reason: String,
     },
+    /// An answer was accepted (`post` is the answer).
+    Accepted {
+        post: Post,
+        by: String,
+    },
+    /// A post was endorsed by a moderator.
+    Endorsed {
+        post: Post,
+        by: String,
+    },
+    /// A question was closed as a duplicate of `of`.
+    Duplicated {
+        post: Post,
+        by: String,
+        of: String,
+    },
 }
 
 impl PostEvent {
@@ -283,6 +394,9 @@ impl PostEvent {
             PostEvent::Approved { .. } => "approved",
             PostEvent::Rejected { .. } => "rejected",
             PostEvent::Flagged { .. } => "flagged",
+            PostEvent::Accepted { .. } => "accepted",
+            PostEvent::Endorsed { .. } => "endorsed",
+            PostEvent::Duplicated { .. } => "duplicated",
         }
     }
 
@@ -291,7 +405,10 @@ impl PostEvent {
             PostEvent::Created { post, .. }
             | PostEvent::Approved { post, .. }
             | PostEvent::Rejected { post, .. }
-            | PostEvent::Flagged { post, .. } => post,
+            | PostEvent::Flagged { post, .. }
+            | PostEvent::Accepted { post, .. }
+            | PostEvent::Endorsed { post, .. }
+            | PostEvent::Duplicated { post, .. } => post,
         }
     }
 }

@@ -9,6 +9,7 @@ pub use super::view::{FlagView, QueueEntry};
 
 use super::{Lane, Post, PostAccess, PostEvent, PostStatus, PostView, load};
 use crate::access::{Access, Action};
+use crate::audit::{self, AuditAction};
 use crate::auth::Principal;
 use crate::clock::iso;
 use crate::cursor::{Cursors, Page, PageParams};
@@ -62,7 +63,7 @@ pub async fn approve(
     ids: &dyn Ids,
     principal: &Principal,
     post_id: &str,
-    input: ReasonInput,
+    input: Result<ReasonInput>,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
     let pa = load(db, principal, post_id, now).await?;
@@ -77,7 +78,7 @@ pub async fn reject(
     ids: &dyn Ids,
     principal: &Principal,
     post_id: &str,
-    input: ReasonInput,
+    input: Result<ReasonInput>,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
     let pa = load(db, principal, post_id, now).await?;
@@ -89,10 +90,11 @@ async fn decide(
     ids: &dyn Ids,
     pa: &PostAccess,
     to: PostStatus,
-    input: ReasonInput,
+    input: Result<ReasonInput>,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
-    pa.access.require(Action::Moderate)?;
+    pa.access.require_write(Action::Moderate)?;
+    let input = input?;
     let reason = optional_reason("reason", input.reason.as_deref())?;
     check_pending(&pa.post)?;
     let at = iso(now);
@@ -114,7 +116,19 @@ async fn decide(
         },
     };
     let job = Job::of_post_event(&event, now, ids);
-    match store::decide(db, &post, job.as_ref()).await? {
+    let action = match to {
+        PostStatus::Approved => AuditAction::Approve,
+        _ => AuditAction::Reject,
+    };
+    let entry = audit::entry(
+        &pa.access,
+        ids,
+        action,
+        &post,
+        post.moderation_reason.clone(),
+        now,
+    );
+    match store::decide(db, &post, job.as_ref(), Some(&entry)).await? {
         Decided::Decided => Ok(PostView::of(&post, &pa.access, None)),
         Decided::NotPending(current) => {
             check_pending(&current)?;
@@ -149,11 +163,12 @@ pub async fn flag(
     ids: &dyn Ids,
     principal: &Principal,
     post_id: &str,
-    input: ReasonInput,
+    input: Result<ReasonInput>,
     now: DateTime<Utc>,
 ) -> Result<Flag> {
     let pa = load(db, principal, post_id, now).await?;
-    pa.access.require(Action::Post)?;
+    pa.access.require_write(Action::Post)?;
+    let input = input?;
     if pa.post.is_deleted {
         return Err(Error::NotFound("post"));
     }
@@ -164,7 +179,7 @@ pub async fn flag(
         return Err(Error::Conflict("only approved posts can be flagged".into()));
     }
     let reason = required_reason("reason", input.reason.as_deref())?;
-    crate::ratelimit::check(db, pa.me(), crate::ratelimit::FLAGS, now).await?;
+    crate::ratelimit::check(db, pa.me(), crate::ratelimit::flags(), now).await?;
     let flag = Flag {
         post_id: pa.post.id.clone(),
         user_id: pa.me().to_string(),
@@ -212,18 +227,27 @@ pub async fn resolve_flags(
     ids: &dyn Ids,
     principal: &Principal,
     post_id: &str,
-    input: NoteInput,
+    input: Result<NoteInput>,
     now: DateTime<Utc>,
 ) -> Result<PostView> {
     let pa = load(db, principal, post_id, now).await?;
-    pa.access.require(Action::Moderate)?;
+    pa.access.require_write(Action::Moderate)?;
+    let input = input?;
     let note_text = optional_reason("note", input.note.as_deref())?;
     if pa.post.open_flag_count == 0 {
         return Err(Error::Conflict("the post has no open flags".into()));
     }
     let at = iso(now);
     let note = note_text.map(|text| new_note(ids, &pa, text, &at));
-    match store::resolve_flags(db, &pa.post.id, pa.me(), &at, note.as_ref()).await? {
+    let entry = audit::entry(
+        &pa.access,
+        ids,
+        AuditAction::ResolveFlags,
+        &pa.post,
+        None,
+        now,
+    );
+    match store::resolve_flags(db, &pa.post.id, pa.me(), &at, note.as_ref(), Some(&entry)).await? {
         Resolved::Resolved => {}
         Resolved::NoOpenFlags => {
             return Err(Error::Conflict("the post has no open flags".into()));
@@ -257,11 +281,12 @@ pub async fn add_note(
     ids: &dyn Ids,
     principal: &Principal,
     post_id: &str,
-    input: NoteInput,
+    input: Result<NoteInput>,
     now: DateTime<Utc>,
 ) -> Result<Note> {
     let pa = load(db, principal, post_id, now).await?;
-    pa.access.require(Action::Moderate)?;
+    pa.access.require_write(Action::Moderate)?;
+    let input = input?;
     let text = required_reason("note", input.note.as_deref())?;
     let note = new_note(ids, &pa, text, &iso(now));
     match store::add_note(db, &note).await? {

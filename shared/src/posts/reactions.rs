@@ -28,17 +28,19 @@ impl ReactionInput {
 }
 
 /// Adds the caller's reaction of one type; answers it and whether it is new (an existing one
-/// changes nothing). Only published posts take reactions.
-#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id, reaction = t.as_str()))]
+/// changes nothing). Only published posts take reactions. The type is judged after the
+/// caller's right to react (SPEC §8).
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn react(
     db: &Db,
     principal: &Principal,
     post_id: &str,
-    t: ReactionType,
+    t: Result<ReactionType>,
     now: DateTime<Utc>,
 ) -> Result<(Reaction, bool)> {
     let pa = load(db, principal, post_id, now).await?;
-    add(db, &pa, t, now).await
+    pa.access.require_write(Action::Post)?;
+    add(db, &pa, t?, now).await
 }
 
 /// [`react`] on a post whose access is loaded.
@@ -48,9 +50,9 @@ pub async fn add(
     t: ReactionType,
     now: DateTime<Utc>,
 ) -> Result<(Reaction, bool)> {
-    pa.access.require(Action::Post)?;
+    pa.access.require_write(Action::Post)?;
     check_reactable(&pa.post)?;
-    crate::ratelimit::check(db, pa.me(), crate::ratelimit::REACTIONS, now).await?;
+    crate::ratelimit::check(db, pa.me(), crate::ratelimit::reactions(), now).await?;
     let reaction = Reaction {
         post_id: pa.post.id.clone(),
         user_id: pa.me().to_string(),
@@ -83,17 +85,18 @@ fn check_reactable(post: &super::Post) -> Result<()> {
 }
 
 /// Removes the caller's reaction of one type; 404 if there is none.
-#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id, reaction = t.as_str()))]
+#[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id = %post_id))]
 pub async fn unreact(
     db: &Db,
     principal: &Principal,
     post_id: &str,
-    t: ReactionType,
+    t: Result<ReactionType>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let pa = load(db, principal, post_id, now).await?;
-    pa.access.require(Action::Post)?;
-    crate::ratelimit::check(db, pa.me(), crate::ratelimit::REACTIONS, now).await?;
+    pa.access.require_write(Action::Post)?;
+    let t = t?;
+    crate::ratelimit::check(db, pa.me(), crate::ratelimit::reactions(), now).await?;
     match store::remove_reaction(db, &pa.post.root_id, &pa.post.id, pa.me(), t).await? {
         Unreacted::Removed => Ok(()),
         Unreacted::NotThere => Err(Error::NotFound("reaction")),

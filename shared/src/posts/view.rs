@@ -1,15 +1,53 @@
 //! What one caller sees of the forum: a post shown to a reader (deleted text hidden, moderation
-//! state for moderators only), a thread, a flag under review, a moderation queue entry.
+//! state for moderators only, the author as [`author_for`] decides), a thread, a flag under
+//! review, a moderation queue entry.
 
-use super::model::{Flag, Post, PostStatus, ReactionCounts, ReactionType};
+use super::model::{Audience, Flag, Post, PostKind, PostStatus, ReactionCounts, ReactionType};
 use crate::access::Access;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+/// An author as one reader sees them: `id` is `null` for an anonymous post shown to a student.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Author {
-    pub id: String,
+    pub id: Option<String>,
     pub name: String,
     pub username: Option<String>,
+}
+
+pub use super::model::ANONYMOUS;
+
+impl Author {
+    pub fn anonymous() -> Self {
+        Self {
+            id: None,
+            name: ANONYMOUS.into(),
+            username: None,
+        }
+    }
+}
+
+/// The one rule of anonymity: whether a reader may learn who wrote an anonymous post. The
+/// author sees their own post as theirs; moderators, instructors and admins of the community
+/// (`reader_is_staff`) see the real author; every other reader does not. Posts that are not
+/// anonymous reveal their author to all.
+pub fn reveals_author(post: &Post, reader_id: &str, reader_is_staff: bool) -> bool {
+    !post.anonymous || reader_is_staff || post.author_id == reader_id
+}
+
+/// How the author of `post` is shown to `reader`: the only way an author reaches any output
+/// (post and thread answers, lists, notifications, and every later channel such as search,
+/// email and push). Callers without an [`Access`] (the notifier, for a recipient) ask
+/// [`reveals_author`] with the roster's answer for that recipient.
+pub fn author_for(reader: &Access, post: &Post) -> Author {
+    if reveals_author(post, &reader.principal.user_id, reader.is_staff()) {
+        Author {
+            id: Some(post.author_id.clone()),
+            name: post.author_name.clone(),
+            username: post.author_username.clone(),
+        }
+    } else {
+        Author::anonymous()
+    }
 }
 
 /// What moderators see of a post's moderation state.
@@ -35,6 +73,22 @@ pub struct PostView {
     pub root: String,
     pub depth: u32,
     pub author: Author,
+    pub kind: PostKind,
+    pub anonymous: bool,
+    pub audience: Audience,
+    pub tags: Vec<String>,
+    pub is_endorsed: bool,
+    pub endorsed_by: Option<String>,
+    /// Answers: accepted by the question's author or staff.
+    pub is_accepted: bool,
+    /// Questions only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_answer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_answered: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_resolved: Option<bool>,
+    pub duplicate_of: Option<String>,
     pub title: Option<String>,
     pub content: Option<String>,
     pub status: PostStatus,
@@ -63,17 +117,29 @@ impl PostView {
         let moderator = access.is_moderator();
         let author = p.author_id == access.principal.user_id;
         let hide_text = p.is_deleted && !access.principal.is_admin();
+        let question = p.kind == PostKind::Question && !p.is_reply();
+        let reveals = reveals_author(p, &access.principal.user_id, access.is_staff());
         Self {
             id: p.id.clone(),
             community: p.community_id.clone(),
             parent: p.parent_id.clone(),
             root: p.root_id.clone(),
             depth: p.depth,
-            author: Author {
-                id: p.author_id.clone(),
-                name: p.author_name.clone(),
-                username: p.author_username.clone(),
-            },
+            author: author_for(access, p),
+            kind: p.kind,
+            anonymous: p.anonymous,
+            audience: p.audience,
+            tags: p.tags.clone(),
+            is_endorsed: p.is_endorsed,
+            endorsed_by: p
+                .endorsed_by
+                .clone()
+                .filter(|by| by != &p.author_id || reveals),
+            is_accepted: p.is_accepted,
+            accepted_answer: p.accepted_answer_id.clone(),
+            is_answered: question.then(|| p.is_answered()),
+            is_resolved: question.then_some(p.is_resolved),
+            duplicate_of: p.duplicate_of.clone(),
             title: if hide_text { None } else { p.title.clone() },
             content: if hide_text {
                 None

@@ -81,6 +81,9 @@ pub struct CommunityChanges {
     pub visibility: Option<Visibility>,
     pub banner_image: Option<Option<String>>,
     pub require_post_approval: Option<bool>,
+    pub anonymous_posting: Option<crate::model::AnonymousPosting>,
+    pub is_archived: Option<bool>,
+    pub tags: Option<Vec<String>>,
 }
 
 /// Applies the changes in one UpdateItem and answers the community as it is now (`None` if it
@@ -116,6 +119,18 @@ pub async fn update_community(
     if let Some(r) = changes.require_post_approval {
         sets.push("require_post_approval = :r".into());
         req = req.expression_attribute_values(":r", AttributeValue::Bool(r));
+    }
+    if let Some(a) = changes.anonymous_posting {
+        sets.push("anonymous_posting = :anon".into());
+        req = req.expression_attribute_values(":anon", serde_dynamo::to_attribute_value(a)?);
+    }
+    if let Some(a) = changes.is_archived {
+        sets.push("is_archived = :archived".into());
+        req = req.expression_attribute_values(":archived", AttributeValue::Bool(a));
+    }
+    if let Some(t) = changes.tags {
+        sets.push("tags = :tags".into());
+        req = req.expression_attribute_values(":tags", serde_dynamo::to_attribute_value(t)?);
     }
     match req
         .update_expression(format!("SET {}", sets.join(", ")))

@@ -2,6 +2,8 @@
 //! aggregate, on the adapter in [`db`]. Stores take and answer records and typed outcomes; the
 //! rules above them never see an expression string or a cancellation reason.
 
+pub mod answers;
+pub mod audit;
 pub mod chat;
 pub mod communities;
 pub mod connections;

@@ -9,13 +9,14 @@
 //! transaction ([`outbox::stage`]): the event and its job are stored together or not at all.
 
 use super::db::{
-    Db, Item, Refused, Tx, TxOutcome, attr_n, check_of, delete_of, from_item, is_condition_failed,
-    n, s, sdk, to_item, update_of, with_gsi,
+    Db, Item, Refused, Tx, TxOutcome, attr_n, check_of, delete_of, is_condition_failed, n, s, sdk,
+    to_item, update_of, with_gsi,
 };
-use super::outbox;
+use super::{audit, outbox};
 use crate::cursor::{Cursors, Page, PageParams};
 use crate::error::{Error, Result};
 use crate::keys::{self, GSI1, GSI2, Key};
+use crate::model::audit::AuditEntry;
 use crate::model::notification::Job;
 use crate::posts::model::{Flag, Lane, Note, Post, PostStatus, Reaction, ReactionType, Revision};
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
@@ -85,6 +86,23 @@ fn stage(tx: &mut Tx, job: Option<&Job>) -> Result<()> {
     Ok(())
 }
 
+fn log(tx: &mut Tx, entry: Option<&AuditEntry>) -> Result<()> {
+    if let Some(entry) = entry {
+        audit::stage(tx, entry)?;
+    }
+    Ok(())
+}
+
+/// The parent's counters a published reply counts in: `reply_count`, and on a question the
+/// answers by staff (`staff_answer_count`, which makes it answered).
+fn parent_counters(p: &Post) -> &'static str {
+    if p.is_answer() && p.by_staff {
+        "ADD reply_count :d, staff_answer_count :d"
+    } else {
+        "ADD reply_count :d"
+    }
+}
+
 /// `ADD post_count :d` on the community (which must exist).
 fn bump_post_count(tx: &mut Tx, community_id: &str, delta: i64) -> Result<()> {
     tx.update(
@@ -105,7 +123,7 @@ fn publication(tx: &mut Tx, p: &Post, delta: i64) -> Result<()> {
         tx.update(
             Some(PARENT),
             update_of(&keys::post(parent))
-                .update_expression("ADD reply_count :d")
+                .update_expression(parent_counters(p))
                 .condition_expression("attribute_exists(PK)")
                 .expression_attribute_values(":d", n(delta)),
         )?;
@@ -149,12 +167,12 @@ pub async fn insert(db: &Db, post: &Post, job: Option<&Job>) -> Result<Inserted>
             tx.update(
                 Some(PARENT),
                 update_of(&keys::post(parent_id))
-                    .update_expression("ADD reply_count :one")
+                    .update_expression(parent_counters(post))
                     .condition_expression(published)
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":f", falsy())
                     .expression_attribute_values(":approved", s("approved"))
-                    .expression_attribute_values(":one", n(1)),
+                    .expression_attribute_values(":d", n(1)),
             )?;
         } else {
             tx.check(
@@ -229,6 +247,12 @@ pub struct Listing<'a> {
     pub lane: Lane,
     pub pinned: Option<bool>,
     pub author: Option<&'a str>,
+    /// Leave out anonymous posts (a student filtering by someone else's authorship).
+    pub hide_anonymous: bool,
+    pub kind: Option<&'a str>,
+    pub unanswered: bool,
+    pub resolved: Option<bool>,
+    pub tag: Option<&'a str>,
 }
 
 /// One page of a community's top-level posts of one lane, pinned first, then newest first (one
@@ -240,11 +264,16 @@ pub async fn listing_page(
     page: &PageParams,
 ) -> Result<Page<Post>> {
     let scope = format!(
-        "posts:{}:{}:{:?}:{}",
+        "posts:{}:{}:{:?}:{}:{}:{}:{}:{:?}:{}",
         listing.community_id,
         listing.lane.as_str(),
         listing.pinned,
-        listing.author.unwrap_or("")
+        listing.author.unwrap_or(""),
+        listing.hide_anonymous,
+        listing.kind.unwrap_or(""),
+        listing.unanswered,
+        listing.resolved,
+        listing.tag.unwrap_or("")
     );
     let mut q = db
         .query()
@@ -263,10 +292,61 @@ pub async fn listing_page(
             .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :pin)")
             .expression_attribute_values(":pin", s(format!("{}#", u8::from(pinned)))),
     };
+    let mut filters: Vec<&str> = Vec::new();
     if let Some(a) = listing.author {
-        q = q
-            .filter_expression("author_id = :author")
-            .expression_attribute_values(":author", s(a));
+        filters.push("author_id = :author");
+        q = q.expression_attribute_values(":author", s(a));
+    }
+    if listing.hide_anonymous {
+        filters.push("(attribute_not_exists(anonymous) OR anonymous = :f)");
+    }
+    let question = listing.unanswered || listing.resolved.is_some();
+    if let Some(kind) = listing.kind.filter(|_| !question) {
+        filters.push(if kind == "discussion" {
+            "(attribute_not_exists(#kind) OR #kind = :kind)"
+        } else {
+            "#kind = :kind"
+        });
+        q = q.expression_attribute_values(":kind", s(kind));
+    }
+    if question {
+        filters.push("#kind = :kind");
+        q = q.expression_attribute_values(":kind", s("question"));
+    }
+    if listing.unanswered {
+        filters.push(
+            "attribute_not_exists(accepted_answer_id) \
+             AND (attribute_not_exists(staff_answer_count) OR staff_answer_count = :zero) \
+             AND (attribute_not_exists(endorsed_answer_count) OR endorsed_answer_count = :zero)",
+        );
+        q = q.expression_attribute_values(":zero", n(0));
+    }
+    match listing.resolved {
+        Some(true) => filters.push("is_resolved = :t"),
+        Some(false) => filters.push("(attribute_not_exists(is_resolved) OR is_resolved = :f)"),
+        None => {}
+    }
+    if let Some(tag) = listing.tag {
+        filters.push("contains(tags, :tag)");
+        q = q.expression_attribute_values(":tag", s(tag));
+    }
+    if !filters.is_empty() {
+        let expression = filters.join(" AND ");
+        if expression.contains("#kind") {
+            q = q.expression_attribute_names("#kind", "kind");
+        }
+        let uses = |name: &str| {
+            expression
+                .match_indices(name)
+                .any(|(i, _)| !expression[i + name.len()..].starts_with(char::is_alphanumeric))
+        };
+        if uses(":f") {
+            q = q.expression_attribute_values(":f", falsy());
+        }
+        if uses(":t") {
+            q = q.expression_attribute_values(":t", AttributeValue::Bool(true));
+        }
+        q = q.filter_expression(expression);
     }
     db.page(cursors, &scope, page, q).await
 }
@@ -422,7 +502,13 @@ pub enum Deleted {
 /// Soft-deletes `current` (as read): marks it deleted, moves a top-level post to the deleted
 /// lane, takes it out of the queue, and unpublishing takes it out of `post_count` and its
 /// parent's `reply_count` in the same transaction. At most 3 actions.
-pub async fn soft_delete(db: &Db, current: &Post, by: &str, at: &str) -> Result<Deleted> {
+pub async fn soft_delete(
+    db: &Db,
+    current: &Post,
+    by: &str,
+    at: &str,
+    entry: Option<&AuditEntry>,
+) -> Result<Deleted> {
     let mut u = update_of(&keys::post(&current.id))
         .condition_expression("is_deleted = :f AND #status = :status")
         .expression_attribute_names("#status", "status")
@@ -450,6 +536,15 @@ pub async fn soft_delete(db: &Db, current: &Post, by: &str, at: &str) -> Result<
     if current.is_published() {
         publication(&mut tx, current, -1)?;
     }
+    if current.is_answer() && current.is_endorsed && current.is_published() {
+        tx.update(
+            None,
+            update_of(&keys::post(&current.root_id))
+                .update_expression("ADD endorsed_answer_count :minus")
+                .expression_attribute_values(":minus", n(-1)),
+        )?;
+    }
+    log(&mut tx, entry)?;
     match db.run(tx).await? {
         TxOutcome::Done => Ok(Deleted::Deleted),
         TxOutcome::Refused(r) if r.by(POST) => Ok(Deleted::Changed(Box::new(
@@ -475,25 +570,30 @@ pub enum Pinned {
 }
 
 /// Pins or unpins a top-level post: the flag and the listing sort key (pinned posts sort
-/// first) in one UpdateItem.
-pub async fn set_pinned(db: &Db, post: &Post, pinned: bool) -> Result<Pinned> {
+/// first), with the audit entry, in one transaction of 2 actions.
+pub async fn set_pinned(db: &Db, post: &Post, pinned: bool, entry: &AuditEntry) -> Result<Pinned> {
     let listing = keys::post_listing(&post.community_id, post.lane().as_str(), pinned, &post.id);
-    let out = db
-        .update_item(&keys::post(&post.id))
-        .update_expression("SET is_pinned = :p, GSI1SK = :sk")
-        .condition_expression("attribute_exists(PK) AND is_deleted = :f")
-        .expression_attribute_values(":p", AttributeValue::Bool(pinned))
-        .expression_attribute_values(":sk", s(listing.sk))
-        .expression_attribute_values(":f", falsy())
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match out {
-        Ok(o) => Ok(Pinned::Pinned(Box::new(from_item(
-            o.attributes.unwrap_or_default(),
-        )?))),
-        Err(e) if is_condition_failed(&e) => Ok(Pinned::Gone),
-        Err(e) => Err(sdk(e)),
+    let mut tx = db.tx();
+    tx.update(
+        Some(POST),
+        update_of(&keys::post(&post.id))
+            .update_expression("SET is_pinned = :p, GSI1SK = :sk")
+            .condition_expression("attribute_exists(PK) AND is_deleted = :f")
+            .expression_attribute_values(":p", AttributeValue::Bool(pinned))
+            .expression_attribute_values(":sk", s(listing.sk))
+            .expression_attribute_values(":f", falsy()),
+    )?;
+    audit::stage(&mut tx, entry)?;
+    match db.run(tx).await? {
+        TxOutcome::Done => Ok(Pinned::Pinned(Box::new(Post {
+            is_pinned: pinned,
+            ..post.clone()
+        }))),
+        TxOutcome::Refused(r) if r.by(POST) => Ok(Pinned::Gone),
+        TxOutcome::Refused(r) => Err(Error::internal(format!(
+            "pinning refused by {:?}",
+            r.names()
+        ))),
     }
 }
 
@@ -601,7 +701,12 @@ pub enum Decided {
 /// Stores a decision on a pending post: `decided` is the post after it (approved or rejected,
 /// `moderated_*` set). It leaves the queue and the pending lane; an approval publishes it (the
 /// counters), and the job goes in the same transaction. At most 4 actions.
-pub async fn decide(db: &Db, decided: &Post, job: Option<&Job>) -> Result<Decided> {
+pub async fn decide(
+    db: &Db,
+    decided: &Post,
+    job: Option<&Job>,
+    entry: Option<&AuditEntry>,
+) -> Result<Decided> {
     let mut set = vec!["#status = :to", "moderated_by = :by", "moderated_at = :now"];
     let mut remove = vec!["queued_at", "GSI2PK", "GSI2SK"];
     let mut u = update_of(&keys::post(&decided.id))
@@ -642,6 +747,7 @@ pub async fn decide(db: &Db, decided: &Post, job: Option<&Job>) -> Result<Decide
         publication(&mut tx, decided, 1)?;
     }
     stage(&mut tx, job)?;
+    log(&mut tx, entry)?;
     match db.run(tx).await? {
         TxOutcome::Done => Ok(Decided::Decided),
         TxOutcome::Refused(r) => {
@@ -728,6 +834,7 @@ pub async fn resolve_flags(
     by: &str,
     at: &str,
     note: Option<&Note>,
+    entry: Option<&AuditEntry>,
 ) -> Result<Resolved> {
     let mut tx = db.tx();
     tx.update(
@@ -747,6 +854,7 @@ pub async fn resolve_flags(
     if let Some(note) = note {
         tx.put_new(NOTE, to_item(&keys::post_note(post_id, &note.id), note)?)?;
     }
+    log(&mut tx, entry)?;
     match db.run(tx).await? {
         TxOutcome::Done => Ok(Resolved::Resolved),
         TxOutcome::Refused(r) if r.by(POST) => Ok(Resolved::NoOpenFlags),

@@ -4,6 +4,7 @@
 mod auth;
 mod chat;
 mod events;
+mod forum;
 mod gateway;
 mod groups;
 mod hardening;

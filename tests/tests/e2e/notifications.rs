@@ -977,12 +977,14 @@ async fn measure_a_post_watched_by_2000_members() {
             author_id: author.id.clone(),
             author_name: author.name.clone(),
             title: Some("Second".into()),
+            anonymous: false,
         }),
         message: None,
         snippet: "Second".into(),
         reason: None,
         mentions: Vec::new(),
         created_at: shared::clock::iso(chrono::Utc::now()),
+        anonymous_actor: false,
     };
     let enqueue_started = Instant::now();
     shared::notifications::enqueue(&app.db, &job).await.unwrap();

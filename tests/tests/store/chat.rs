@@ -364,8 +364,16 @@ async fn when_the_job_cannot_be_written_no_message_is_stored_and_the_retry_store
 
 async fn open(t: &TestTable, id: &str, who: &shared::auth::Principal, at: DateTime<Utc>) {
     let conn = Connection::open(id, who, at);
-    connections_store::register(&t.db, &conn).await.unwrap();
-    connections_store::subscribe(&t.db, &conn, C).await.unwrap();
+    let grant = shared::model::grant::ReadGrant {
+        until: None,
+        rests_on: Vec::new(),
+    };
+    connections_store::register(&t.db, &conn, None)
+        .await
+        .unwrap();
+    connections_store::subscribe(&t.db, &conn, C, &grant)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

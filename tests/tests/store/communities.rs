@@ -21,6 +21,7 @@ fn community(id: &str, instructors: &[&str]) -> Community {
         post_count: 0,
         created_at: "2026-11-23T10:00:00.000Z".into(),
         updated_at: "2026-11-23T10:00:00.000Z".into(),
+        ..Default::default()
     }
 }
 

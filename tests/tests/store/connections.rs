@@ -7,8 +7,15 @@ use e2e::TestTable;
 use shared::auth::Role;
 use shared::connections::Connection;
 use shared::connections::use_cases as connections;
-use shared::realtime::{self, Pruned};
-use shared::store::connections::{self as store, Subscribed, Unsubscribed};
+use shared::model::grant::ReadGrant;
+use shared::realtime::{self, Pruned, presence};
+use shared::store::connections::{self as store, Granted, Subscribed, Unsubscribed};
+
+/// A grant resting on nothing stored (an admin's): the store tests' subscriptions.
+const OPEN: ReadGrant = ReadGrant {
+    until: None,
+    rests_on: Vec::new(),
+};
 
 const C: &str = "01JF0C0MMVN1TY000000000001";
 const D: &str = "01JF0C0MMVN1TY000000000002";
@@ -22,26 +29,26 @@ async fn presence_counts_follow_subscriptions_and_subscribing_twice_changes_noth
         Connection::open("c1", &ann, now),
         Connection::open("c2", &ann, now),
     );
-    store::register(&t.db, &one).await.unwrap();
-    store::register(&t.db, &two).await.unwrap();
+    store::register(&t.db, &one, None).await.unwrap();
+    store::register(&t.db, &two, None).await.unwrap();
     assert_eq!(store::get(&t.db, "c1").await.unwrap(), Some(one.clone()));
     let mut mine = store::of_user(&t.db, "ann").await.unwrap();
     mine.sort();
     assert_eq!(mine, ["c1", "c2"]);
 
     assert_eq!(
-        store::subscribe(&t.db, &one, C).await.unwrap(),
-        Subscribed::New { connections: 1 }
+        store::subscribe(&t.db, &one, C, &OPEN).await.unwrap(),
+        Granted::Done(Subscribed::New { connections: 1 })
     );
     assert_eq!(
-        store::subscribe(&t.db, &one, C).await.unwrap(),
-        Subscribed::Already
+        store::subscribe(&t.db, &one, C, &OPEN).await.unwrap(),
+        Granted::Done(Subscribed::Already)
     );
     assert_eq!(
-        store::subscribe(&t.db, &two, C).await.unwrap(),
-        Subscribed::New { connections: 2 }
+        store::subscribe(&t.db, &two, C, &OPEN).await.unwrap(),
+        Granted::Done(Subscribed::New { connections: 2 })
     );
-    let online = store::online(&t.db, C).await.unwrap();
+    let online = store::online(&t.db, C, now).await.unwrap();
     assert_eq!(online.len(), 1);
     assert_eq!(
         (online[0].user_id.as_str(), online[0].connections),
@@ -71,7 +78,7 @@ async fn presence_counts_follow_subscriptions_and_subscribing_twice_changes_noth
         store::unsubscribe(&t.db, &two, C).await.unwrap(),
         Unsubscribed::Removed { connections: 0 }
     );
-    assert!(store::online(&t.db, C).await.unwrap().is_empty());
+    assert!(store::online(&t.db, C, now).await.unwrap().is_empty());
     assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
 }
 
@@ -84,8 +91,8 @@ async fn expired_subscriptions_are_not_subscribers() {
         &person("ann", Role::Student),
         now - Duration::hours(3),
     );
-    store::register(&t.db, &old).await.unwrap();
-    store::subscribe(&t.db, &old, C).await.unwrap();
+    store::register(&t.db, &old, None).await.unwrap();
+    store::subscribe(&t.db, &old, C, &OPEN).await.unwrap();
     assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
 }
 
@@ -97,11 +104,11 @@ async fn a_410_prunes_an_older_connection_but_not_one_still_opening() {
     let young = Connection::open("young", &ann, now - Duration::seconds(5));
     let old = Connection::open("old", &ann, now - Duration::minutes(5));
     for conn in [&young, &old] {
-        store::register(&t.db, conn).await.unwrap();
-        store::subscribe(&t.db, conn, C).await.unwrap();
+        store::register(&t.db, conn, None).await.unwrap();
+        store::subscribe(&t.db, conn, C, &OPEN).await.unwrap();
     }
     let old = store::get(&t.db, "old").await.unwrap().unwrap();
-    store::subscribe(&t.db, &old, D).await.unwrap();
+    store::subscribe(&t.db, &old, D, &OPEN).await.unwrap();
 
     assert_eq!(
         realtime::prune(&t.db, "young", Some(C), now).await.unwrap(),
@@ -129,7 +136,7 @@ async fn a_410_prunes_an_older_connection_but_not_one_still_opening() {
     assert_eq!(store::get(&t.db, "old").await.unwrap(), None);
     assert!(store::of_user(&t.db, "ann").await.unwrap().is_empty());
     assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
-    assert!(store::online(&t.db, D).await.unwrap().is_empty());
+    assert!(store::online(&t.db, D, now).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -141,7 +148,16 @@ async fn a_410_removes_a_subscription_row_that_outlived_its_connection_record() 
         &person("ann", Role::Student),
         now - Duration::minutes(5),
     );
-    store::subscribe(&t.db, &ghost, C).await.ok(); // no record: only the row and the count
+    // No record: only the row.
+    super::fakes::put(
+        &t.db,
+        shared::db::to_item(
+            &shared::keys::subscription(C, "ghost"),
+            &ghost.subscription(&OPEN),
+        )
+        .unwrap(),
+    )
+    .await;
     assert_eq!(store::subscribers(&t.db, C, now).await.unwrap().len(), 1);
     assert_eq!(
         realtime::prune(&t.db, "ghost", Some(C), now).await.unwrap(),
@@ -154,44 +170,83 @@ async fn a_410_removes_a_subscription_row_that_outlived_its_connection_record() 
 }
 
 #[tokio::test]
-async fn connecting_to_a_community_announces_the_user_and_disconnecting_says_they_left() {
+async fn presence_rows_carry_their_edges_and_a_batch_is_told_once_per_room() {
     let t = TestTable::new().await;
     let now = Utc::now();
-    let (ann, bob) = (person("ann", Role::Student), person("bob", Role::Student));
-    community(&t.db, C, &[], &[&ann, &bob]).await;
-    let pusher = RecordingPusher::default();
-    connections::connect(&t.db, &pusher, now, &bob, "conn-bob", Some(C))
-        .await
-        .unwrap();
-    pusher.clear();
-
-    let conn = connections::connect(&t.db, &pusher, now, &ann, "conn-ann", Some(C))
-        .await
-        .unwrap();
-    assert_eq!(conn.communities, [C]);
-    let heard = pusher.received("conn-bob");
-    assert_eq!(heard.len(), 1, "{heard:?}");
-    assert_eq!(
-        (heard[0]["type"].as_str(), heard[0]["user_id"].as_str()),
-        (Some("user_joined"), Some("ann"))
+    let (ann, bob, cy) = (
+        person("ann", Role::Student),
+        person("bob", Role::Student),
+        person("cy", Role::Student),
     );
-    assert!(pusher.received("conn-ann").is_empty(), "not told of itself");
-
-    pusher.clear();
-    let gone = connections::disconnect(&t.db, &pusher, now, "conn-ann")
-        .await
-        .unwrap();
-    assert_eq!(gone.map(|c| c.connection_id).as_deref(), Some("conn-ann"));
-    let heard = pusher.received("conn-bob");
-    assert_eq!(heard.len(), 1);
-    assert_eq!(heard[0]["type"], "user_left");
-    assert_eq!(store::get(&t.db, "conn-ann").await.unwrap(), None);
-    assert_eq!(
-        connections::disconnect(&t.db, &pusher, now, "conn-ann")
+    community(&t.db, C, &[], &[&ann, &bob, &cy]).await;
+    for (who, id) in [(&bob, "conn-bob"), (&ann, "conn-ann"), (&cy, "conn-cy")] {
+        let conn = connections::connect(&t.db, now, who, id, Some(C))
             .await
-            .unwrap(),
+            .unwrap();
+        assert_eq!(conn.communities, [C]);
+    }
+    let row =
+        t.db.get_item(&shared::keys::presence(C, "ann"))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+    assert_eq!(
+        shared::db::attr_s(&row, "entity").as_deref(),
+        Some(presence::ENTITY)
+    );
+    assert_eq!(shared::db::attr_s(&row, "community_id").as_deref(), Some(C));
+    let gone = connections::disconnect(&t.db, "conn-cy").await.unwrap();
+    assert_eq!(gone.map(|c| c.connection_id).as_deref(), Some("conn-cy"));
+    assert_eq!(store::get(&t.db, "conn-cy").await.unwrap(), None);
+    assert_eq!(
+        connections::disconnect(&t.db, "conn-cy").await.unwrap(),
         None
     );
+
+    // What the stream hands the consumer: ann came online, cy went, bob reconnected.
+    let edge = |user: &str, edge| presence::Change {
+        community_id: C.into(),
+        user_id: user.into(),
+        name: user.to_uppercase(),
+        edge,
+    };
+    let pusher = RecordingPusher::default();
+    let batch = [
+        edge("ann", presence::Edge::Online),
+        edge("bob", presence::Edge::Offline),
+        edge("cy", presence::Edge::Offline),
+        edge("bob", presence::Edge::Online),
+    ];
+    let report = presence::announce(&t.db, &pusher, &batch, now).await;
+    assert_eq!(
+        report.sent, 2,
+        "one frame to each of ann's and bob's connections"
+    );
+    for id in ["conn-ann", "conn-bob"] {
+        let heard = pusher.received(id);
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert_eq!(heard[0]["type"], "presence");
+        assert_eq!(heard[0]["community_id"], C);
+        assert_eq!(
+            heard[0]["joined"],
+            serde_json::json!([{ "user_id": "ann", "name": "ANN" }])
+        );
+        assert_eq!(heard[0]["left"], serde_json::json!(["cy"]));
+    }
+    pusher.clear();
+    let reconnects = [
+        edge("bob", presence::Edge::Offline),
+        edge("bob", presence::Edge::Online),
+    ];
+    assert_eq!(
+        presence::announce(&t.db, &pusher, &reconnects, now)
+            .await
+            .sent,
+        0
+    );
+    assert!(pusher.tried().is_empty(), "a reconnect is no news");
 }
 
 #[tokio::test]
@@ -201,16 +256,125 @@ async fn a_caller_who_may_not_read_the_community_is_refused_before_anything_is_w
     community(&t.db, C, &[], &[]).await;
     // The community is public but eve is no member: she may see it, not read its chat.
     let eve = person("eve", Role::Student);
-    let e = connections::connect(
-        &t.db,
-        &RecordingPusher::default(),
-        now,
-        &eve,
-        "conn-eve",
-        Some(C),
-    )
-    .await
-    .unwrap_err();
+    let e = connections::connect(&t.db, now, &eve, "conn-eve", Some(C))
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), 403, "{e:?}");
     assert_eq!(store::get(&t.db, "conn-eve").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_subscription_is_skipped_once_its_holders_access_ends_by_the_clock() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let ann = Connection::open("c1", &person("ann", Role::Student), now);
+    store::register(&t.db, &ann, None).await.unwrap();
+    let grant = ReadGrant {
+        until: Some(now + Duration::minutes(5)),
+        rests_on: Vec::new(),
+    };
+    store::subscribe(&t.db, &ann, C, &grant).await.unwrap();
+    let before = store::subscribers(
+        &t.db,
+        C,
+        now + Duration::minutes(5) - Duration::milliseconds(1),
+    );
+    assert_eq!(before.await.unwrap().len(), 1);
+    let after = store::subscribers(&t.db, C, now + Duration::minutes(5));
+    assert!(after.await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_subscription_is_not_written_when_a_fact_of_its_grant_changed_after_the_guard_read_it() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let ann = person("ann", Role::Student);
+    community(&t.db, C, &[], &[&ann]).await;
+    let access = shared::access::Access::load(&t.db, &ann, C, now)
+        .await
+        .unwrap();
+    let grant = access.read_grant().expect("a member may read");
+    // The membership ends between the guard's read and the subscription's write.
+    shared::store::communities::delete_member(&t.db, C, "ann")
+        .await
+        .unwrap();
+    let conn = Connection::open("c1", &ann, now);
+    store::register(&t.db, &conn, None).await.unwrap();
+    assert_eq!(
+        store::subscribe(&t.db, &conn, C, &grant).await.unwrap(),
+        Granted::FactsChanged
+    );
+    let mut with_sub = Connection::open("c2", &ann, now);
+    with_sub.communities.push(C.into());
+    assert_eq!(
+        store::register(&t.db, &with_sub, Some((C, &grant)))
+            .await
+            .unwrap(),
+        Granted::FactsChanged
+    );
+    assert!(store::subscribers(&t.db, C, now).await.unwrap().is_empty());
+    assert_eq!(store::get(&t.db, "c2").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn refreshing_access_keeps_a_reader_and_removes_one_who_lost_it() {
+    let t = TestTable::new().await;
+    let now = Utc::now();
+    let (ann, bob) = (person("ann", Role::Student), person("bob", Role::Student));
+    community(&t.db, C, &[], &[&ann, &bob]).await;
+    for (who, id) in [(&ann, "conn-ann"), (&bob, "conn-bob"), (&bob, "conn-bob-2")] {
+        connections::connect(&t.db, now, who, id, Some(C))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        connections::refresh_access(&t.db, C, "ann", now)
+            .await
+            .unwrap(),
+        connections::Refreshed {
+            kept: 1,
+            removed: 0
+        }
+    );
+    shared::store::communities::delete_member(&t.db, C, "bob")
+        .await
+        .unwrap();
+    assert_eq!(
+        connections::refresh_access(&t.db, C, "bob", now)
+            .await
+            .unwrap(),
+        connections::Refreshed {
+            kept: 0,
+            removed: 2
+        }
+    );
+    let left: Vec<String> = store::subscribers(&t.db, C, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.connection_id)
+        .collect();
+    assert_eq!(left, ["conn-ann"]);
+    let online: Vec<String> = store::online(&t.db, C, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.user_id)
+        .collect();
+    assert_eq!(online, ["ann"], "bob's presence went with his rows");
+    assert!(
+        store::get(&t.db, "conn-bob")
+            .await
+            .unwrap()
+            .unwrap()
+            .communities
+            .is_empty(),
+        "the connection stays open, subscribed to nothing"
+    );
+    assert_eq!(
+        connections::refresh_access(&t.db, C, "nobody", now)
+            .await
+            .unwrap(),
+        connections::Refreshed::default()
+    );
 }

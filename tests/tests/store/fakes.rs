@@ -106,6 +106,7 @@ pub async fn community(db: &Db, id: &str, instructors: &[&str], members: &[&Prin
         post_count: 0,
         created_at: now.into(),
         updated_at: now.into(),
+        ..Default::default()
     };
     put(db, community_item(&c).unwrap()).await;
     for m in members {

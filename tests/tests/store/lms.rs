@@ -75,6 +75,7 @@ fn course(id: &str, community_id: &str, instructors: &[&str]) -> (Course, Commun
             post_count: 0,
             created_at: at.clone(),
             updated_at: at,
+            ..Default::default()
         },
     )
 }

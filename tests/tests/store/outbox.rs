@@ -18,6 +18,7 @@ fn job(id: &str) -> shared::notifications::jobs::Job {
         reason: None,
         mentions: vec!["sam".into()],
         created_at: "2026-11-23T10:00:00.000Z".into(),
+        anonymous_actor: false,
     }
 }
 

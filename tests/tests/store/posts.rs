@@ -55,6 +55,7 @@ impl Forum {
             post_count: 0,
             created_at: at.clone(),
             updated_at: at.clone(),
+            ..Default::default()
         };
         let (member, moderator) = (principal("ana"), principal("mo"));
         let mut tx = t.db.tx();
@@ -137,6 +138,7 @@ impl Forum {
             moderation_reason: None,
             flags_resolved_at: None,
             flags_resolved_by: None,
+            ..Post::default()
         }
     }
 
@@ -157,6 +159,7 @@ fn new_post(community: &str, parent: Option<&str>) -> NewPost {
         content: Some("Asking for @mo and @ana".into()),
         community: Some(community.into()),
         parent: parent.map(str::to_string),
+        ..NewPost::default()
     }
 }
 
@@ -261,7 +264,9 @@ async fn of_two_edits_racing_from_one_read_the_second_gets_a_conflict_with_the_p
     assert_eq!(history.results[0].content, read.content);
 
     assert_eq!(
-        store::soft_delete(db, &stored, "mo", &at).await.unwrap(),
+        store::soft_delete(db, &stored, "mo", &at, None)
+            .await
+            .unwrap(),
         Deleted::Deleted
     );
     assert_eq!(
@@ -281,12 +286,17 @@ async fn a_soft_delete_unpublishes_once_and_a_stale_read_answers_changed() {
     assert_eq!(f.post_count().await, 2);
     let at = shared::clock::iso(Utc::now());
     assert_eq!(
-        store::soft_delete(db, &reply, "ana", &at).await.unwrap(),
+        store::soft_delete(db, &reply, "ana", &at, None)
+            .await
+            .unwrap(),
         Deleted::Deleted
     );
     assert_eq!(f.post_count().await, 1);
     assert_eq!(f.post(&parent.id).await.unwrap().reply_count, 0);
-    let Deleted::Changed(now) = store::soft_delete(db, &reply, "ana", &at).await.unwrap() else {
+    let Deleted::Changed(now) = store::soft_delete(db, &reply, "ana", &at, None)
+        .await
+        .unwrap()
+    else {
         panic!("deleting from a stale read is refused");
     };
     assert!(now.is_deleted);
@@ -305,7 +315,7 @@ async fn a_decision_on_a_post_that_is_not_pending_answers_not_pending() {
     approved.moderated_at = Some(shared::clock::iso(Utc::now()));
     approved.queued_at = None;
     assert_eq!(
-        store::decide(db, &approved, None).await.unwrap(),
+        store::decide(db, &approved, None, None).await.unwrap(),
         Decided::Decided
     );
     assert_eq!(f.post_count().await, 1);
@@ -313,7 +323,7 @@ async fn a_decision_on_a_post_that_is_not_pending_answers_not_pending() {
     let mut rejected = pending.clone();
     rejected.status = PostStatus::Rejected;
     rejected.moderated_by = Some("mo".into());
-    let Decided::NotPending(now) = store::decide(db, &rejected, None).await.unwrap() else {
+    let Decided::NotPending(now) = store::decide(db, &rejected, None, None).await.unwrap() else {
         panic!("a post is decided once");
     };
     assert_eq!(now.status, PostStatus::Approved);
@@ -368,7 +378,7 @@ async fn reactions_are_one_per_user_and_type_and_counted_with_their_write() {
     assert_eq!(f.post(&p.id).await.unwrap().reaction_counts.like, 1);
 
     let at = shared::clock::iso(Utc::now());
-    store::soft_delete(db, &p, "ana", &at).await.unwrap();
+    store::soft_delete(db, &p, "ana", &at, None).await.unwrap();
     let late = reaction("mo", ReactionType::Wow, &at);
     assert_eq!(
         store::add_reaction(db, &p.root_id, &late).await.unwrap(),
@@ -402,7 +412,7 @@ async fn a_flag_is_taken_once_per_user_and_resolved_once() {
     assert!(flagged.queued_at.is_some());
 
     let at = shared::clock::iso(Utc::now());
-    let resolve = || store::resolve_flags(db, &p.id, "mo", &at, None);
+    let resolve = || store::resolve_flags(db, &p.id, "mo", &at, None, None);
     assert_eq!(resolve().await.unwrap(), Resolved::Resolved);
     assert_eq!(resolve().await.unwrap(), Resolved::NoOpenFlags);
     let resolved = f.post(&p.id).await.unwrap();
@@ -556,7 +566,8 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
         JobKind::PostPending
     );
 
-    // The approval's job would take id 3: occupied, the approval fails and changes nothing.
+    // The approval's job would take id 3 (its audit entry 4): occupied, the approval fails and
+    // changes nothing.
     db.put_item()
         .set_item(Some(
             to_item(&keys::notification_job(&ids.nth(3)), &serde_json::json!({})).unwrap(),
@@ -570,7 +581,7 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
             &ids,
             &f.moderator,
             &held.id,
-            ReasonInput::default(),
+            Ok(ReasonInput::default()),
             f.now,
         )
     };
@@ -583,15 +594,15 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
     let approved = approve().await.unwrap();
     assert_eq!(approved.status, PostStatus::Approved);
     assert_eq!(
-        f.job(&ids.nth(4)).await.unwrap().job.kind,
+        f.job(&ids.nth(5)).await.unwrap().job.kind,
         JobKind::PostApproved
     );
     assert_eq!(f.post_count().await, 1);
 
-    // A flag's job would take id 5: occupied, no flag and no counter; retried, it lands.
+    // A flag's job would take id 7: occupied, no flag and no counter; retried, it lands.
     db.put_item()
         .set_item(Some(
-            to_item(&keys::notification_job(&ids.nth(5)), &serde_json::json!({})).unwrap(),
+            to_item(&keys::notification_job(&ids.nth(7)), &serde_json::json!({})).unwrap(),
         ))
         .send()
         .await
@@ -600,7 +611,7 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
         let input = ReasonInput {
             reason: Some("off topic".into()),
         };
-        moderation::flag(db, &ids, &f.moderator, &held.id, input, f.now)
+        moderation::flag(db, &ids, &f.moderator, &held.id, Ok(input), f.now)
     };
     assert_eq!(flag().await.unwrap_err().status(), 500);
     let unflagged = f.post(&held.id).await.unwrap();
@@ -609,12 +620,12 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
     assert!(db.get::<Flag>(&flag_key).await.unwrap().is_none());
     flag().await.unwrap();
     assert_eq!(
-        f.job(&ids.nth(6)).await.unwrap().job.kind,
+        f.job(&ids.nth(8)).await.unwrap().job.kind,
         JobKind::PostFlagged
     );
     assert_eq!(f.post(&held.id).await.unwrap().open_flag_count, 1);
 
-    // A rejection queues its job the same way (a second held post: ids 7, 8; rejection: 9).
+    // A rejection queues its job the same way (a second held post: ids 9, 10; rejection: 11).
     let other = posts::create_post(
         db,
         &ids,
@@ -630,13 +641,13 @@ async fn approvals_rejections_and_flags_are_written_with_their_jobs_or_not_at_al
         &ids,
         &f.moderator,
         &other.id,
-        ReasonInput::default(),
+        Ok(ReasonInput::default()),
         f.now,
     )
     .await
     .unwrap();
     assert_eq!(
-        f.job(&ids.nth(9)).await.unwrap().job.kind,
+        f.job(&ids.nth(11)).await.unwrap().job.kind,
         JobKind::PostRejected
     );
 }

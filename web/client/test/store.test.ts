@@ -95,3 +95,16 @@ test("catch-up resumes from the newest message at least 5 s older than the newes
   store.addLive(message(ulid(t + 14_000)));
   assert.equal(store.resumeId("C"), ulid(t + 9_000));
 });
+
+test("a presence frame applies its joins then its leaves and says whether the list changed", async () => {
+  const { Presence } = await import("../src/realtime/presence.js");
+  const p = new Presence();
+  p.reset("C", [{ user_id: "ann", name: "Ann", connections: 1 }]);
+  assert.equal(p.apply("C", [{ user_id: "ann", name: "Ann" }], []), false, "ann was online already");
+  assert.equal(
+    p.apply("C", [{ user_id: "bob", name: "Bob" }, { user_id: "cy", name: "Cy" }], ["ann", "dan"]),
+    true,
+  );
+  assert.deepEqual(p.list("C").map((u) => u.user_id).sort(), ["bob", "cy"]);
+  assert.equal(p.apply("C", [], ["nobody"]), false);
+});

@@ -55,11 +55,13 @@ export interface ReadReceiptEvent extends Envelope {
   read_at: Timestamp;
 }
 
+/** Who came online and who went in a community since the last such frame, net (one frame per
+ * stream batch of about a second: a user who reconnected inside one is in neither list). */
 export interface PresenceEvent extends Envelope {
-  type: "user_joined" | "user_left";
+  type: "presence";
   community_id: string;
-  user_id: string;
-  name: string;
+  joined: Array<{ user_id: string; name: string }>;
+  left: string[];
 }
 
 export interface SubscriptionEvent extends Envelope {

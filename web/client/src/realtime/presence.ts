@@ -1,5 +1,5 @@
 //! Who is online in each community: the REST list after every (re)connect, then the
-//! `user_joined` / `user_left` events.
+//! `presence` frames (each the net change of a batch: who came online, who went).
 import type { OnlineUser } from "../types.js";
 
 export class Presence {
@@ -16,6 +16,14 @@ export class Presence {
     if (room.has(userId)) return false;
     room.set(userId, { user_id: userId, name, connections: 1 });
     return true;
+  }
+
+  /** One `presence` frame: its joins, then its leaves; answers whether the list changed. */
+  apply(communityId: string, joined: Array<{ user_id: string; name: string }>, left: string[]): boolean {
+    let changed = false;
+    for (const u of joined) changed = this.join(communityId, u.user_id, u.name) || changed;
+    for (const id of left) changed = this.leave(communityId, id) || changed;
+    return changed;
   }
 
   /** A user's last connection left. */

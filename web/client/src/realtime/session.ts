@@ -587,13 +587,9 @@ export class RealtimeSession {
         this.#events.emit("read_receipt", event);
         return;
       }
-      case "user_joined":
-      case "user_left": {
+      case "presence": {
         if (!this.#subs.has(event.community_id)) return;
-        const changed =
-          event.type === "user_joined"
-            ? this.#presence.join(event.community_id, event.user_id, event.name)
-            : this.#presence.leave(event.community_id, event.user_id);
+        const changed = this.#presence.apply(event.community_id, event.joined, event.left);
         if (changed) this.#events.emit("presence", { communityId: event.community_id, users: this.#presence.list(event.community_id) });
         return;
       }
