@@ -319,6 +319,8 @@ pub fn search_pk(community_id: &str, stem_or_prefix: &str) -> String {
 /// The sort-key prefix of one stem's postings.
 pub fn search_term_prefix(stem: &str) -> String {
     format!("{stem}#")
+}
+
 // ---------------------------------------------------------------- moderation audit log
 
 /// `COMMUNITY#{id}#AUDIT / {entry_id}`: one moderation action, written once, never changed;
