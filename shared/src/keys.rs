@@ -400,6 +400,32 @@ pub fn notification_job_part(job_id: &str, part: u32) -> Key {
     key(format!("NOTIFYJOB#{job_id}"), format!("PART#{part:04}"))
 }
 
+// ---------------------------------------------------------------- search
+
+/// `COMMUNITY#{id}#SEARCH#{first two characters of the stem} / {stem}#{doc_id}`: one posting of
+/// the inverted index (a stem occurring in a post or chat message). A stem's postings are one
+/// key range, newest document first; the stems beginning with a prefix are one range too (the
+/// last word of a query), and the two-character shards keep a community's index off one hot
+/// partition.
+pub fn search_posting(community_id: &str, stem: &str, doc_id: &str) -> Key {
+    key(
+        search_pk(community_id, stem),
+        format!("{}{doc_id}", search_term_prefix(stem)),
+    )
+}
+
+/// The index partition holding the stems that begin like `stem_or_prefix` (at least two
+/// characters for a prefix search).
+pub fn search_pk(community_id: &str, stem_or_prefix: &str) -> String {
+    let shard: String = stem_or_prefix.chars().take(2).collect();
+    format!("COMMUNITY#{community_id}#SEARCH#{shard}")
+}
+
+/// The sort-key prefix of one stem's postings.
+pub fn search_term_prefix(stem: &str) -> String {
+    format!("{stem}#")
+}
+
 // ---------------------------------------------------------------- moderation audit log
 
 /// `COMMUNITY#{id}#AUDIT / {entry_id}`: one moderation action, written once, never changed;

@@ -24,6 +24,7 @@ pub mod notifications;
 pub mod posts;
 pub mod ratelimit;
 pub mod realtime;
+pub mod search;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod posts;
 pub mod room;
+pub mod search;
 pub mod settings;
 pub mod user_data;
 
