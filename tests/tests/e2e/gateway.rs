@@ -180,7 +180,7 @@ async fn every_function_accepts_the_events_aws_publishes() {
         assert_eq!(r["batchItemFailures"], json!([]), "{name}: {r}");
         fed += 1;
     }
-    assert_eq!(fed, 6 * 5 + 3 + 2);
+    assert_eq!(fed, 6 * http_functions.len() + 3 + 2);
 }
 
 /// A copy of the template in which `function` lost its `execute-api:ManageConnections` statement.
