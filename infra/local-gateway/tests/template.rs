@@ -76,7 +76,7 @@ fn reads_the_project_template() {
             .iter()
             .map(|g| g.name.as_str())
             .collect::<Vec<_>>(),
-        ["GSI1", "GSI2"]
+        ["GSI1", "GSI2", "GSI3"]
     );
     assert_eq!(table.ttl_attribute.as_deref(), Some("ttl"));
     assert_eq!(table.billing_mode.as_deref(), Some("PAY_PER_REQUEST"));
