@@ -1,6 +1,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { setup, signIn, freshCommunity, api, TOKENS, USERS, COMMUNITY_ID } from "./harness.mjs";
+import { setup, signIn, freshCommunity, api, showingPageOnFailure, TOKENS, USERS, COMMUNITY_ID } from "./harness.mjs";
 
 let t;
 before(async () => {
@@ -79,27 +79,29 @@ test("a chat message the server refuses stays in the room, marked with the reaso
   const room = await freshCommunity("Refused chat", { students: ["alex"] });
   const alex = await signIn(t, "alex");
   try {
-    await alex.page.goto(`${t.url}/#/c/${room.id}/chat`);
-    await alex.page.locator('[data-connection="open"]').waitFor({ timeout: 20_000 });
-    const input = alex.page.getByRole("textbox", { name: /Message to/ });
-    await input.fill("first, while enrolled");
-    await input.press("Enter");
-    await alex.page.locator("li.msg[data-message]", { hasText: "first, while enrolled" }).waitFor();
+    await showingPageOnFailure(alex, async () => {
+      await alex.page.goto(`${t.url}/#/c/${room.id}/chat`);
+      await alex.page.locator('[data-connection="open"]').waitFor({ timeout: 20_000 });
+      const input = alex.page.getByRole("textbox", { name: /Message to/ });
+      await input.fill("first, while enrolled");
+      await input.press("Enter");
+      await alex.page.locator("li.msg[data-message]", { hasText: "first, while enrolled" }).waitFor();
 
-    await api(TOKENS.admin, "DELETE", `lms/courses/${room.course}/enrollments/${USERS.alex}/`);
-    await input.fill("my question about the exam");
-    await input.press("Enter");
-    const failed = alex.page.locator('li[data-pending][data-status="failed"]', { hasText: "my question about the exam" });
-    await failed.getByText("Not sent").waitFor({ timeout: 15_000 });
-    await failed.getByText(/Not allowed/).waitFor();
+      await api(TOKENS.admin, "DELETE", `lms/courses/${room.course}/enrollments/${USERS.alex}/`);
+      await input.fill("my question about the exam");
+      await input.press("Enter");
+      const failed = alex.page.locator('li[data-pending][data-status="failed"]', { hasText: "my question about the exam" });
+      await failed.getByText("Not sent").waitFor({ timeout: 15_000 });
+      await failed.getByText(/Not allowed/).waitFor();
 
-    await api(TOKENS.admin, "PUT", `lms/courses/${room.course}/enrollments/${USERS.alex}/`, { is_active: true, expiry_date: null });
-    await failed.getByRole("button", { name: "Retry" }).click();
-    await alex.page.locator("li.msg[data-message]", { hasText: "my question about the exam" }).waitFor({ timeout: 15_000 });
-    assert.equal(await alex.page.locator("li[data-pending]").count(), 0);
-    const stored = await api(TOKENS.alex, "GET", `groups/${room.id}/messages/?limit=10`);
-    assert.equal(stored.results.filter((m) => m.message === "my question about the exam").length, 1, "stored once");
-    assert.deepEqual(alex.errors, []);
+      await api(TOKENS.admin, "PUT", `lms/courses/${room.course}/enrollments/${USERS.alex}/`, { is_active: true, expiry_date: null });
+      await failed.getByRole("button", { name: "Retry" }).click();
+      await alex.page.locator("li.msg[data-message]", { hasText: "my question about the exam" }).waitFor({ timeout: 15_000 });
+      assert.equal(await alex.page.locator("li[data-pending]").count(), 0);
+      const stored = await api(TOKENS.alex, "GET", `groups/${room.id}/messages/?limit=10`);
+      assert.equal(stored.results.filter((m) => m.message === "my question about the exam").length, 1, "stored once");
+      assert.deepEqual(alex.errors, []);
+    });
   } finally {
     await alex.context.close();
   }

@@ -86,11 +86,28 @@ export async function signIn(t, who, { viewport } = {}) {
   const context = await t.browser.newContext({ viewport: viewport ?? { width: 1100, height: 760 } });
   const page = await context.newPage();
   const errors = [];
+  const log = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => log.push(`${m.type()}: ${m.text()}`));
+  page.on("framenavigated", (f) => f === page.mainFrame() && log.push(`navigated: ${f.url()}`));
   await page.goto(t.url + "/");
   await page.locator(`button[data-user="${USERS[who]}"]`).click();
   await page.getByRole("heading", { name: "My communities" }).waitFor();
-  return { context, page, errors };
+  return { context, page, errors, log };
+}
+
+/**
+ * Runs a test's steps for one signed-in user; when a step fails, prints what that user's page
+ * showed (its text, page errors, console and navigations) before the failure propagates.
+ */
+export async function showingPageOnFailure(user, steps) {
+  try {
+    return await steps();
+  } catch (e) {
+    const text = await user.page.locator("body").innerText({ timeout: 2_000 }).catch((x) => `(unreadable: ${x.message})`);
+    console.log(`page at ${user.page.url()}:\n${text}\npage errors: ${JSON.stringify(user.errors)}\nconsole and navigations:\n${user.log.join("\n")}`);
+    throw e;
+  }
 }
 
 export async function api(token, method, path, body) {
