@@ -6,7 +6,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 pub use local_gateway::{Faults, Gateway, GatewayConfig, WsLimits};
@@ -398,10 +398,24 @@ impl Stack {
         if let Some(c) = community_id {
             url.push_str(&format!("&community_id={c}"));
         }
-        match tokio_tungstenite::connect_async(url).await {
-            Ok((stream, _)) => Ok(Ws { stream }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
-            Err(e) => panic!("websocket connect failed: {e}"),
+        // A handshake over the account's connection rate (429) is tried again with backoff, as a
+        // client does; any other refusal is the answer.
+        let mut backoff = Duration::from_millis(20);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio_tungstenite::connect_async(url.as_str()).await {
+                Ok((stream, _)) => return Ok(Ws { stream }),
+                Err(tokio_tungstenite::tungstenite::Error::Http(r))
+                    if r.status().as_u16() == 429 && Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(backoff.mul_f64(0.5 + fastrand::f64())).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                    return Err(r.status().as_u16());
+                }
+                Err(e) => panic!("websocket connect failed: {e}"),
+            }
         }
     }
 }

@@ -54,6 +54,41 @@ impl Default for Faults {
     }
 }
 
+/// API Gateway's account throttles (see `throttle`). A rate of 0 turns that bucket off.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Throttles {
+    /// New WebSocket connections a second (also the burst), AWS's 500.
+    pub connections_per_second: f64,
+    /// Requests a second shared by HTTP API requests, WebSocket messages and `@connections`
+    /// calls, AWS's 10,000.
+    pub requests_per_second: f64,
+    /// The shared bucket's burst, AWS's 5,000.
+    pub request_burst: f64,
+}
+
+impl Default for Throttles {
+    /// AWS's default account quotas.
+    fn default() -> Self {
+        Throttles {
+            connections_per_second: 500.0,
+            requests_per_second: 10_000.0,
+            request_burst: 5_000.0,
+        }
+    }
+}
+
+impl Throttles {
+    /// No throttling at all.
+    pub fn off() -> Self {
+        Throttles {
+            connections_per_second: 0.0,
+            requests_per_second: 0.0,
+            request_burst: 0.0,
+        }
+    }
+}
+
 /// Everything needed to start a [`crate::Gateway`].
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -78,6 +113,8 @@ pub struct GatewayConfig {
     pub max_instances_per_function: usize,
     pub limits: WsLimits,
     pub faults: Faults,
+    /// Account throttles (AWS's defaults unless told otherwise).
+    pub throttles: Throttles,
     /// `AWS_LAMBDA_LOG_FORMAT` for the functions; `None` keeps the template's (or JSON).
     pub log_format: Option<String>,
     /// Discard function output.
@@ -152,6 +189,7 @@ impl Default for GatewayConfig {
             max_instances_per_function: 10,
             limits: WsLimits::default(),
             faults: Faults::default(),
+            throttles: Throttles::default(),
             log_format: None,
             quiet: false,
             log_file: None,
@@ -219,6 +257,11 @@ impl GatewayConfig {
         self.limits = l;
         self
     }
+    pub fn throttles(mut self, t: Throttles) -> Self {
+        self.throttles = t;
+        self
+    }
+
     pub fn faults(mut self, f: Faults) -> Self {
         self.faults = f;
         self

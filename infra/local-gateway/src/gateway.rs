@@ -159,7 +159,11 @@ impl Gateway {
                 memory_mb: f.memory_mb,
                 env: function_env(&cfg, f, &ws_base).into_iter().collect(),
                 region: cfg.region.clone(),
-                max_instances: cfg.max_instances_per_function,
+                max_instances: f
+                    .reserved_concurrency
+                    .map_or(cfg.max_instances_per_function, |r| {
+                        r.min(cfg.max_instances_per_function)
+                    }),
                 init_timeout: cfg.init_timeout,
             };
             pools.insert(
@@ -178,6 +182,7 @@ impl Gateway {
             http_api_id: random_api_id(),
             ws_api_id,
             streams: Default::default(),
+            throttle: crate::throttle::Throttle::new(&cfg.throttles),
             cfg,
         });
 

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use crate::events::{self, HttpEventInput, message_response};
 use crate::state::App;
 use crate::template::CorsConfig;
+use crate::throttle::Kind;
 use crate::util;
 
 /// Largest request body the HTTP API accepts.
@@ -40,7 +41,12 @@ pub(crate) async fn handle(
     {
         return preflight(cors, origin.as_deref(), &parts.headers);
     }
-    let mut resp = route(&app, peer, parts, body, route_path).await;
+    // Over the account's request rate: 429 at once, with the CORS headers a browser needs to read it.
+    let mut resp = if app.throttle.admit(Kind::HttpRequest) {
+        route(&app, peer, parts, body, route_path).await
+    } else {
+        message_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+    };
     if let Some(cors) = &app.template.cors {
         // With a CORS configuration, API Gateway ignores the integration's CORS headers.
         strip_cors_headers(resp.headers_mut());

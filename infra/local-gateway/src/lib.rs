@@ -17,10 +17,13 @@ pub mod stream_stats;
 pub mod streams;
 pub mod table;
 pub mod template;
+pub mod throttle;
 pub mod util;
 mod ws;
 
-pub use config::{Faults, GatewayConfig, WsLimits, parse_parameter_overrides, workspace_root};
+pub use config::{
+    Faults, GatewayConfig, Throttles, WsLimits, parse_parameter_overrides, workspace_root,
+};
 pub use connections::ManagementStats;
 pub use error::Error;
 pub use gateway::{EMULATED_SERVICES, Gateway, Stats, function_env};

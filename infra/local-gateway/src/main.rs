@@ -36,6 +36,11 @@ Options (environment variables in brackets):
   --latency-ms N           Management API: added latency per call
   --fail-rate F            Management API: share of calls failed (0..1)
   --fail-status N          Management API: status of failed calls (410, 429, 500), default 500
+  --connect-rate N         new WebSocket connections a second (and their burst), default 500
+  --request-rate N         requests a second shared by HTTP, WebSocket messages and @connections
+                           calls, default 10000; over it: 429
+  --request-burst N        the shared bucket's burst, default 5000
+  --no-throttle            no account throttles (0 for any rate turns that bucket off)
   --no-create-table        serve: do not create the table
   --seed                   serve: seed demo data once started
 ";
@@ -119,6 +124,18 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--fail-status" => {
                 faults.fail_status = val()?.parse().map_err(|_| "bad --fail-status")?
             }
+            "--connect-rate" => {
+                cfg.throttles.connections_per_second =
+                    val()?.parse().map_err(|_| "bad --connect-rate")?
+            }
+            "--request-rate" => {
+                cfg.throttles.requests_per_second =
+                    val()?.parse().map_err(|_| "bad --request-rate")?
+            }
+            "--request-burst" => {
+                cfg.throttles.request_burst = val()?.parse().map_err(|_| "bad --request-burst")?
+            }
+            "--no-throttle" => cfg.throttles = local_gateway::Throttles::off(),
             "--no-create-table" => create_table = false,
             "--seed" => seed = true,
             "-h" | "--help" => return Err(String::new()),

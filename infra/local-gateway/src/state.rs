@@ -25,6 +25,8 @@ pub struct Stats {
     pub functions: BTreeMap<String, FunctionStats>,
     /// DynamoDB stream event sources (all of them together).
     pub streams: StreamStats,
+    /// Requests refused with 429 by the account throttles, by kind.
+    pub throttled: crate::throttle::ThrottleStats,
 }
 
 /// Shared state of both servers.
@@ -38,6 +40,7 @@ pub(crate) struct App {
     pub(crate) ws_api_id: String,
     pub(crate) streams: StreamCounters,
     pub(crate) policies: crate::iam::Policies,
+    pub(crate) throttle: crate::throttle::Throttle,
 }
 
 impl App {
@@ -63,6 +66,7 @@ impl App {
                 .map(|(k, p)| (k.clone(), p.stats()))
                 .collect(),
             streams: self.streams.snapshot(),
+            throttled: self.throttle.stats(),
         }
     }
 }

@@ -80,6 +80,8 @@ pub struct FunctionSpec {
     pub policy_statements: Vec<PolicyStatement>,
     /// The function names an execution `Role` of its own: its permissions are not in the template.
     pub has_role: bool,
+    /// `ReservedConcurrentExecutions`: most instances at once (the gateway's own limit applies too).
+    pub reserved_concurrency: Option<usize>,
 }
 
 /// One IAM policy statement of a function, with its `!Sub` variables still in its resources.
@@ -477,6 +479,9 @@ impl Template {
             log_level: logging("ApplicationLogLevel"),
             policy_statements: parse_policy_statements(props.and_then(|p| get(p, "Policies"))),
             has_role: props.and_then(|p| get(p, "Role")).is_some(),
+            reserved_concurrency: pick("ReservedConcurrentExecutions")
+                .and_then(|v| self.resolve_scalar(v))
+                .and_then(|s| s.parse().ok()),
         })
     }
 

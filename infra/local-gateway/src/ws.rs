@@ -20,6 +20,7 @@ use crate::connections::{Conn, Out};
 use crate::events::{WsConnContext, ws_status};
 use crate::runtime::InvokeError;
 use crate::state::App;
+use crate::throttle::Kind;
 use crate::util;
 
 fn json_response(status: StatusCode, body: Value) -> Response {
@@ -95,6 +96,14 @@ pub(crate) async fn handle(
                 app.ws.count(StatusCode::FORBIDDEN);
                 return aws_error(StatusCode::FORBIDDEN, "ForbiddenException", &message);
             }
+        }
+        if !app.throttle.admit(Kind::ManagementCall) {
+            app.ws.count(StatusCode::TOO_MANY_REQUESTS);
+            return aws_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "LimitExceededException",
+                "Rate exceeded",
+            );
         }
         let limit = app.cfg.limits.max_message_bytes;
         let body = match axum::body::to_bytes(req.into_body(), limit + 1).await {
@@ -270,6 +279,13 @@ async fn upgrade(app: Arc<App>, peer: SocketAddr, req: Request) -> Response {
         Ok(ws) => ws,
         Err(rej) => return rej.into_response(),
     };
+    // Over the account's connection rate: refused before `$connect` runs, as API Gateway does.
+    if !app.throttle.admit(Kind::WsConnect) {
+        return json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "message": "Too Many Requests" }),
+        );
+    }
     let headers = parts.headers;
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let connected_at = util::now_ms();
@@ -565,6 +581,15 @@ async fn handle_frame(app: &App, conn: &Conn, body: &str) {
         ));
         return;
     };
+    // Over the account's request rate: the frame is dropped and the client told, as API Gateway
+    // does; a client resends what was not acknowledged.
+    if !app.throttle.admit(Kind::WsMessage) {
+        let _ = conn.out.send(Out::Text(
+            json!({ "message": "Too Many Requests", "connectionId": conn.ctx.connection_id, "requestId": util::aws_short_id() })
+                .to_string(),
+        ));
+        return;
+    }
     let func = &ws.routes[route];
     let event = conn.ctx.message_event(route, body);
     if app.invoke(func, event).await.is_err() {
