@@ -659,7 +659,7 @@ async fn ws_outcomes(w: &World, c: Caller) -> Vec<String> {
         frame["client_id"] = json!(action_id);
         ws.send(frame).await;
         if k.success.is_some() {
-            while let Some(ev) = ws.try_next(Duration::from_secs(5)).await {
+            while let Some(ev) = ws.try_next(Duration::from_secs(10)).await {
                 let done =
                     answers(&ev, &action_id, k.success) || ev["message"] == "Internal server error";
                 seen.push(ev);
