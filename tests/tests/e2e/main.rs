@@ -11,6 +11,7 @@ mod gateway;
 mod groups;
 mod hardening;
 mod identity;
+mod keys;
 mod lms;
 mod notifications;
 mod posts;
