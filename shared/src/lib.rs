@@ -20,6 +20,7 @@ pub mod keyring;
 pub mod keys;
 pub mod lms;
 pub mod membership;
+pub mod metrics;
 pub mod model;
 pub mod notifications;
 pub mod posts;

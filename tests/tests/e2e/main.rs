@@ -13,6 +13,7 @@ mod hardening;
 mod identity;
 mod keys;
 mod lms;
+mod metrics;
 mod notifications;
 mod posts;
 mod security;
