@@ -23,6 +23,9 @@ WEB_TEST_DYNAMODB_PORT ?= 8004
 WEB_TEST_HTTP_PORT ?= 3004
 WEB_TEST_WS_PORT ?= 3005
 WEB_TEST_PORT ?= 3006
+# `make smoke-local` (part of `make test`): the local stack the smoke test runs against.
+SMOKE_DYNAMODB_PORT ?= 8006
+SMOKE_AWS_EMULATOR_PORT ?= 5006
 # `make deploy-web`: the CloudFormation stack `sam deploy` created.
 STACK_NAME ?= course-community
 # Local JWT settings (HS256, as the LMS issues tokens). Override for anything but local use.
@@ -35,7 +38,7 @@ export RUST_LOG ?= info
 VENV := .local/venv
 PY := $(VENV)/bin/python
 
-.PHONY: help dev deps build stop test lint cfn-lint bench load package clean \
+.PHONY: help dev deps build stop test lint cfn-lint bench load package clean smoke smoke-local \
   web-deps web web-serve web-test web-screenshots chromium deploy-web
 
 help: ## List the commands
@@ -69,7 +72,16 @@ test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end throug
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_AWS_EMULATOR_PORT) \
 	  cargo nextest run --workspace --no-fail-fast
 	scripts/schemathesis.sh
+	$(MAKE) --no-print-directory smoke-local
 	$(MAKE) --no-print-directory web-test
+
+smoke: web-deps ## Smoke test of a deployed stack: STACK=<name>, tokens in SMOKE_ADMIN_TOKEN, SMOKE_INSTRUCTOR_TOKEN, SMOKE_STUDENT_TOKEN
+	@test -n "$(STACK)" || { echo "make smoke STACK=<stack name> (tokens in SMOKE_*_TOKEN)"; exit 2; }
+	scripts/smoke.sh --stack "$(STACK)"
+
+smoke-local: deps build web-deps ## The smoke test against a local stack of its own (tokens minted with the local JWT secret)
+	STACK_DYNAMODB_PORT=$(SMOKE_DYNAMODB_PORT) STACK_AWS_PORT=$(SMOKE_AWS_EMULATOR_PORT) STACK_LABEL=smoke \
+	  scripts/with-stack.sh scripts/smoke.sh --local
 
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check

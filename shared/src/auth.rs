@@ -4,6 +4,7 @@
 //! only their own asymmetric algorithm, so `alg` confusion and `none` are refused.
 
 use crate::error::{Error, Result};
+use crate::keyring::{KeyPair, SharedKeys};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +98,8 @@ struct AsymmetricKey {
 }
 
 pub struct Verifier {
-    hs256: Option<DecodingKey>,
+    /// The HS256 keys (current, previous), replaced in place when the keyring reloads them.
+    hs256: Option<SharedKeys>,
     jwks: Vec<AsymmetricKey>,
     issuer: String,
     audience: String,
@@ -105,8 +107,9 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Builds the verifier; fetches the JWKS once at cold start when one is configured.
-    pub async fn from_config(config: &JwtConfig) -> Result<Self, Error> {
+    /// Builds the verifier; fetches the JWKS once at cold start when one is configured. The
+    /// HS256 keys are the keyring's when given (they follow its rotations), else `config.secret`.
+    pub async fn from_config(config: &JwtConfig, hs256: Option<SharedKeys>) -> Result<Self, Error> {
         let jwks = match &config.jwks_url {
             Some(url) => {
                 let set: JwkSet = reqwest::get(url)
@@ -120,7 +123,11 @@ impl Verifier {
             }
             None => None,
         };
-        Self::new(config, jwks.as_ref())
+        let mut verifier = Self::new(config, jwks.as_ref())?;
+        if hs256.is_some() {
+            verifier.hs256 = hs256;
+        }
+        Ok(verifier)
     }
 
     pub fn new(config: &JwtConfig, jwks: Option<&JwkSet>) -> Result<Self, Error> {
@@ -141,7 +148,10 @@ impl Verifier {
             });
         }
         Ok(Self {
-            hs256: config.secret.as_deref().map(DecodingKey::from_secret),
+            hs256: config
+                .secret
+                .clone()
+                .map(|k| SharedKeys::new(KeyPair::single(k))),
             jwks: keys,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
@@ -159,16 +169,26 @@ impl Verifier {
             return Err(unauthorized("too large"));
         }
         let header = decode_header(token).map_err(|_| unauthorized("malformed"))?;
-        let key = match header.alg {
-            Algorithm::HS256 => self.hs256.as_ref(),
+        let keys: Vec<DecodingKey> = match header.alg {
+            Algorithm::HS256 => {
+                let pair = self.hs256.as_ref().map(SharedKeys::get);
+                pair.iter()
+                    .flat_map(KeyPair::accepted)
+                    .map(DecodingKey::from_secret)
+                    .collect()
+            }
             Algorithm::RS256 | Algorithm::ES256 => self
                 .jwks
                 .iter()
                 .find(|k| k.alg == header.alg && (header.kid.is_none() || k.kid == header.kid))
-                .map(|k| &k.key),
-            _ => None,
+                .map(|k| k.key.clone())
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        };
+        if keys.is_empty() {
+            return Err(unauthorized("algorithm not accepted"));
         }
-        .ok_or_else(|| unauthorized("algorithm not accepted"))?;
 
         let mut validation = Validation::new(header.alg);
         validation.algorithms = vec![header.alg];
@@ -179,7 +199,18 @@ impl Verifier {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
 
-        let data = decode::<Claims>(token, key, &validation).map_err(|e| {
+        // The current key first; the previous one (during a rotation) only if its signature
+        // does not match: any other failure is the token's whatever the key.
+        let mut decoded = decode::<Claims>(token, &keys[0], &validation);
+        for key in &keys[1..] {
+            match &decoded {
+                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+                    decoded = decode::<Claims>(token, key, &validation);
+                }
+                _ => break,
+            }
+        }
+        let data = decoded.map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
             match e.kind() {
                 ExpiredSignature => unauthorized("expired"),

@@ -1,6 +1,7 @@
 //! Typed configuration, read once from the environment at cold start.
 
 use crate::auth::JwtConfig;
+use crate::keyring::KeySource;
 
 /// PostToConnection calls in flight at once per fan-out unless `FANOUT_CONCURRENCY` says.
 pub const DEFAULT_FANOUT_CONCURRENCY: usize = 256;
@@ -9,8 +10,9 @@ pub const DEFAULT_FANOUT_CONCURRENCY: usize = 256;
 pub struct Config {
     pub table_name: String,
     pub jwt: JwtConfig,
-    /// Key that signs pagination cursors.
-    pub cursor_secret: Vec<u8>,
+    /// Where the HS256 and cursor keys come from: the secret `KEYS_SECRET_ARN` (read again
+    /// after `KEYS_TTL_SECS`), else `JWT_SECRET` and `CURSOR_SECRET` (`JWT_SECRET` if unset).
+    pub keys: KeySource,
     /// Base URL of the WebSocket API's Management API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     pub ws_management_endpoint: Option<String>,
     pub notification_retention_days: u32,
@@ -39,21 +41,39 @@ impl Config {
                 .ok_or_else(|| ConfigError(format!("{k} is required")))
         };
         let optional = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let jwt_secret = optional("JWT_SECRET");
         let jwks_url = optional("JWKS_URL");
-        if jwt_secret.is_none() && jwks_url.is_none() {
-            return Err(ConfigError(
-                "one of JWT_SECRET or JWKS_URL is required".into(),
-            ));
-        }
-        if let Some(s) = &jwt_secret
-            && s.len() < 32
-        {
-            return Err(ConfigError("JWT_SECRET must be at least 32 bytes".into()));
-        }
-        let cursor_secret = optional("CURSOR_SECRET")
-            .or_else(|| jwt_secret.clone())
-            .ok_or_else(|| ConfigError("CURSOR_SECRET is required".into()))?;
+        // A function with no key at all verifies no token and signs no cursor that must
+        // outlive it (the notifier, the WebSocket message and disconnect routes).
+        let keys = match optional("KEYS_SECRET_ARN") {
+            Some(id) => KeySource::Secret {
+                id,
+                ttl: std::time::Duration::from_secs(match optional("KEYS_TTL_SECS") {
+                    Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        ConfigError("KEYS_TTL_SECS must be a positive number".into())
+                    })?,
+                    None => crate::keyring::DEFAULT_TTL_SECS,
+                }),
+            },
+            None => {
+                let jwt = optional("JWT_SECRET");
+                if jwt
+                    .as_ref()
+                    .is_some_and(|s| s.len() < crate::keyring::MIN_JWT_KEY_BYTES)
+                {
+                    return Err(ConfigError("JWT_SECRET must be at least 32 bytes".into()));
+                }
+                KeySource::Fixed {
+                    cursor: optional("CURSOR_SECRET")
+                        .or_else(|| jwt.clone())
+                        .map(String::into_bytes),
+                    jwt: jwt.map(String::into_bytes),
+                }
+            }
+        };
+        let jwt_secret = match &keys {
+            KeySource::Fixed { jwt, .. } => jwt.clone(),
+            KeySource::Secret { .. } => None,
+        };
         let retention = match optional("NOTIFICATION_RETENTION_DAYS") {
             Some(v) => v
                 .parse()
@@ -74,7 +94,7 @@ impl Config {
             fanout_concurrency: number("FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY)?,
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
-                secret: jwt_secret.map(String::into_bytes),
+                secret: jwt_secret,
                 issuer: required("JWT_ISSUER")?,
                 audience: required("JWT_AUDIENCE")?,
                 jwks_url,
@@ -85,7 +105,7 @@ impl Config {
                     None => crate::auth::DEFAULT_MAX_LIFETIME_SECS,
                 },
             },
-            cursor_secret: cursor_secret.into_bytes(),
+            keys,
             ws_management_endpoint: optional("WS_MANAGEMENT_ENDPOINT"),
             notification_retention_days: retention,
         })
@@ -118,14 +138,56 @@ mod tests {
     }
 
     #[test]
-    fn when_no_key_source_is_given_config_is_refused() {
-        let err = Config::from_lookup(env(&[
+    fn when_no_key_is_given_the_function_has_none() {
+        let c = Config::from_lookup(env(&[
             ("TABLE_NAME", "t"),
             ("JWT_ISSUER", "i"),
             ("JWT_AUDIENCE", "a"),
         ]))
-        .unwrap_err();
-        assert!(err.to_string().contains("JWT_SECRET or JWKS_URL"));
+        .unwrap();
+        assert_eq!(
+            c.keys,
+            KeySource::Fixed {
+                jwt: None,
+                cursor: None
+            }
+        );
+        assert!(c.jwt.secret.is_none());
+    }
+
+    #[test]
+    fn when_a_keys_secret_is_named_it_wins_over_the_environment_keys() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_ISSUER", "i"),
+            ("JWT_AUDIENCE", "a"),
+            (
+                "KEYS_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:keys-AbCdEf",
+            ),
+        ];
+        let c = Config::from_lookup(env(&base)).unwrap();
+        assert_eq!(
+            c.keys,
+            KeySource::Secret {
+                id: "arn:aws:secretsmanager:us-east-1:1:secret:keys-AbCdEf".into(),
+                ttl: std::time::Duration::from_secs(300)
+            }
+        );
+        assert!(c.jwt.secret.is_none(), "the secret's keys, not JWT_SECRET");
+        let with_ttl = |v: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("KEYS_TTL_SECS", v));
+            Config::from_lookup(env(&pairs))
+        };
+        match with_ttl("2").unwrap().keys {
+            KeySource::Secret { ttl, .. } => assert_eq!(ttl.as_secs(), 2),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["0", "-5", "soon"] {
+            assert!(with_ttl(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -139,7 +201,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.table_name, "t");
         assert_eq!(c.notification_retention_days, 90);
-        assert_eq!(c.cursor_secret, b"0123456789abcdef0123456789abcdef");
+        // Without CURSOR_SECRET the JWT key signs cursors too.
+        assert_eq!(
+            c.keys,
+            KeySource::Fixed {
+                jwt: Some(b"0123456789abcdef0123456789abcdef".to_vec()),
+                cursor: Some(b"0123456789abcdef0123456789abcdef".to_vec()),
+            }
+        );
         assert!(c.ws_management_endpoint.is_none());
         assert_eq!((c.notify_part_size, c.fanout_concurrency), (500, 256));
         assert_eq!(c.jwt.max_lifetime_secs, 24 * 3600);

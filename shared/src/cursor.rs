@@ -1,8 +1,11 @@
 //! Opaque, tamper-proof pagination cursors: the page's last key, bound to the listing it came from
 //! and signed with HMAC-SHA256, so a client can neither forge one nor replay it on another listing.
+//! Signed with the current key, accepted under the current or the previous one (a rotation leaves
+//! every cursor in a client's hands working until the previous key is dropped).
 
 use crate::db::Item;
 use crate::error::{Error, Result};
+use crate::keyring::{KeyPair, SharedKeys};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,20 +24,33 @@ const MAX_CURSOR_LEN: usize = 2048;
 
 #[derive(Clone)]
 pub struct Cursors {
-    key: Vec<u8>,
+    keys: SharedKeys,
+}
+
+fn mac(key: &[u8], scope: &str, payload: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(scope.as_bytes());
+    mac.update(&[0]);
+    mac.update(payload);
+    mac
 }
 
 impl Cursors {
+    /// One key that never changes.
     pub fn new(key: &[u8]) -> Self {
-        Self { key: key.to_vec() }
+        Self::rotating(SharedKeys::new(KeyPair::single(key)))
+    }
+
+    /// The keyring's cursor keys, following its rotations.
+    pub fn rotating(keys: SharedKeys) -> Self {
+        Self { keys }
     }
 
     fn tag(&self, scope: &str, payload: &[u8]) -> Vec<u8> {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(scope.as_bytes());
-        mac.update(&[0]);
-        mac.update(payload);
-        mac.finalize().into_bytes()[..TAG_LEN].to_vec()
+        mac(&self.keys.get().current, scope, payload)
+            .finalize()
+            .into_bytes()[..TAG_LEN]
+            .to_vec()
     }
 
     /// Encodes a LastEvaluatedKey (string attributes only, as all our keys are) for `scope`.
@@ -60,11 +76,13 @@ impl Cursors {
             return Err(bad());
         }
         let (tag, payload) = bytes.split_at(TAG_LEN);
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(scope.as_bytes());
-        mac.update(&[0]);
-        mac.update(payload);
-        mac.verify_truncated_left(tag).map_err(|_| bad())?;
+        let keys = self.keys.get();
+        if !keys
+            .accepted()
+            .any(|key| mac(key, scope, payload).verify_truncated_left(tag).is_ok())
+        {
+            return Err(bad());
+        }
         let plain: BTreeMap<String, String> = serde_json::from_slice(payload).map_err(|_| bad())?;
         Ok(plain
             .into_iter()
@@ -139,6 +157,33 @@ mod tests {
         let token = c.encode("posts:1", &key());
         assert!(c.decode("posts:2", &token).is_err());
         assert!(Cursors::new(b"other").decode("posts:1", &token).is_err());
+    }
+
+    #[test]
+    fn after_a_rotation_old_cursors_page_and_new_ones_use_the_new_key() {
+        let keys = SharedKeys::new(KeyPair::single(b"a".to_vec()));
+        let c = Cursors::rotating(keys.clone());
+        let under_a = c.encode("posts:1", &key());
+        keys_rotate(&keys, b"b");
+        assert_eq!(c.decode("posts:1", &under_a).unwrap(), key());
+        let under_b = c.encode("posts:1", &key());
+        assert_ne!(under_a, under_b, "signed with the new current key");
+        assert!(Cursors::new(b"b").decode("posts:1", &under_b).is_ok());
+        assert!(Cursors::new(b"a").decode("posts:1", &under_b).is_err());
+        // Once the previous key is dropped, cursors signed with it are refused.
+        keys_rotate(&keys, b"c");
+        assert!(c.decode("posts:1", &under_a).is_err());
+        assert!(c.decode("posts:1", &under_b).is_ok());
+        assert!(c.decode("posts:2", &under_b).is_err());
+    }
+
+    /// previous = current, current = `new`, as a rotation writes the secret.
+    fn keys_rotate(keys: &SharedKeys, new: &[u8]) {
+        let previous = keys.get().current;
+        keys.replace(KeyPair {
+            current: new.to_vec(),
+            previous: Some(previous),
+        });
     }
 
     #[test]

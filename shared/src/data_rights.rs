@@ -2,7 +2,9 @@
 //! user. Erasure leaves the user's content in its threads under [`DELETED_USER`] and removes
 //! the rest: name, username, memberships (with their counters), connections (closed),
 //! notifications, notification state and preferences, watch settings, read positions,
-//! enrollments, rate-limit windows.
+//! enrollments, rate-limit windows, conversation memberships (their read positions and unread
+//! counts; their name in a conversation's member list becomes [`DELETED_USER`]), pair claims
+//! and the user's blocks.
 //!
 //! Erasure is a list of steps ([`ERASURE`]), one per aggregate, each idempotent, run in order:
 //! a request that failed half-way is simply sent again. A new per-user aggregate adds a
@@ -37,6 +39,11 @@ pub enum Step {
     OwnedItems,
     /// The user's notifications (`USER#{id}#NOTIFS`).
     Notifications,
+    /// Direct-message conversations: the user's member rows (listing, read position and so
+    /// unread count) and pair claims deleted, their name in each member list renamed.
+    Conversations,
+    /// The blocks the user made (`USER#{id}#BLOCKS`).
+    Blocks,
     /// Rate-limit windows (`RATE#{id}#{action}`).
     RateWindows,
     /// The username claim, if it is still the user's.
@@ -47,11 +54,13 @@ pub enum Step {
 }
 
 /// The steps of an erasure, in order.
-pub const ERASURE: [Step; 7] = [
+pub const ERASURE: [Step; 9] = [
     Step::Connections,
     Step::Memberships,
     Step::OwnedItems,
     Step::Notifications,
+    Step::Conversations,
+    Step::Blocks,
     Step::RateWindows,
     Step::Username,
     Step::UserPartition,
@@ -136,6 +145,21 @@ async fn run(
             let items = store::partition(db, &keys::notifications_pk(user_id)).await?;
             store::delete_all(db, store::keys_of(&items)).await
         }
+        Step::Conversations => {
+            let mut written = 0;
+            for row in store::conversation_rows(db, user_id).await? {
+                if let Some(conversation_id) = crate::store::db::attr_s(&row, "conversation_id") {
+                    written +=
+                        store::leave_conversation(db, &conversation_id, user_id, DELETED_USER)
+                            .await?;
+                }
+            }
+            Ok(written)
+        }
+        Step::Blocks => {
+            let items = store::partition(db, &keys::block(user_id, "").pk).await?;
+            store::delete_all(db, store::keys_of(&items)).await
+        }
         Step::RateWindows => {
             let mut keys = Vec::new();
             for limit in crate::ratelimit::ALL {
@@ -167,7 +191,7 @@ pub struct Export {
 
 /// Exports a user (admins only). Sections: `profile` and the rest of the user's partition
 /// (`connections`, `notification_state`, …), `memberships`, `notifications`,
-/// `rate_windows`, and one per kind of the owner index (`posts`, `chat_messages`, …).
+/// `rate_windows`, `conversation_memberships`, `blocks`, and one per kind of the owner index (`posts`, `chat_messages`, …).
 #[tracing::instrument(skip(db, caller), fields(caller = %caller.user_id))]
 pub async fn export(db: &Db, caller: &Principal, user_id: &str, now: &str) -> Result<Export> {
     require_platform(caller, PlatformAction::ManageUserData)?;
@@ -196,6 +220,12 @@ pub async fn export(db: &Db, caller: &Principal, user_id: &str, now: &str) -> Re
         for item in store::partition(db, &keys::rate_pk(user_id, limit.action)).await? {
             add("rate_windows", item)?;
         }
+    }
+    for item in store::conversation_rows(db, user_id).await? {
+        add("conversation_memberships", item)?;
+    }
+    for item in store::partition(db, &keys::block(user_id, "").pk).await? {
+        add("blocks", item)?;
     }
     let owned = store::owned_keys(db, user_id).await?;
     for item in store::items(db, &owned).await? {

@@ -23,6 +23,7 @@ where
     let handler = &handler;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        app.refresh_keys().await;
         Ok::<_, std::convert::Infallible>(handle(app.clone(), req, handler).await)
     }))
     .await

@@ -16,9 +16,11 @@ pub mod data_rights;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod keyring;
 pub mod keys;
 pub mod lms;
 pub mod membership;
+pub mod metrics;
 pub mod model;
 pub mod notifications;
 pub mod posts;
@@ -42,6 +44,8 @@ pub struct App {
     pub clock: clock::SharedClock,
     pub ids: ids::SharedIds,
     pub cursors: cursor::Cursors,
+    /// The signing keys behind `auth` and `cursors`; [`App::refresh_keys`] reloads them.
+    pub keys: std::sync::Arc<keyring::Keyring>,
     /// Pushes to WebSocket connections (the Management API; a no-op without a WebSocket API).
     pub push: std::sync::Arc<dyn realtime::Pusher>,
 }
@@ -52,7 +56,10 @@ impl App {
         let config = config::Config::from_env()?;
         let sdk = aws_config::load_from_env().await;
         let db = db::Db::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-        let auth = auth::Verifier::from_config(&config.jwt).await?;
+        let keys = keyring::Keyring::load(&config.keys, &sdk)
+            .await
+            .map_err(|e| format!("loading the signing keys: {e}"))?;
+        let auth = auth::Verifier::from_config(&config.jwt, keys.jwt.clone()).await?;
         let push: std::sync::Arc<dyn realtime::Pusher> = match &config.ws_management_endpoint {
             Some(endpoint) => std::sync::Arc::new(realtime::ManagementApi::new(
                 &sdk,
@@ -62,7 +69,8 @@ impl App {
             None => std::sync::Arc::new(realtime::NoopPusher),
         };
         Ok(Self {
-            cursors: cursor::Cursors::new(&config.cursor_secret),
+            cursors: cursor::Cursors::rotating(keys.cursor.clone()),
+            keys: std::sync::Arc::new(keys),
             config: std::sync::Arc::new(config),
             db,
             auth: std::sync::Arc::new(auth),
@@ -70,6 +78,12 @@ impl App {
             ids: ids::ulids(),
             push,
         })
+    }
+
+    /// Reads the keys secret again if the keys in hand are older than its TTL (before each
+    /// invocation; see [`keyring::Keyring::refresh`]).
+    pub async fn refresh_keys(&self) {
+        self.keys.refresh().await;
     }
 
     /// The current time as the API writes it.

@@ -147,6 +147,7 @@ pub async fn check(db: &Db, user_id: &str, limit: Limit, now: DateTime<Utc>) -> 
     {
         Ok(())
     } else {
+        crate::metrics::emit(&[(crate::metrics::Metric::RateLimitRefusals, 1.0)]);
         Err(Error::RateLimited {
             retry_after_secs: (window + limit.window_secs - t).max(1) as u64,
         })

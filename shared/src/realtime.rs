@@ -157,7 +157,8 @@ pub async fn fan_out(
     author: Option<&str>,
     now: DateTime<Utc>,
 ) -> DeliveryReport {
-    stream::iter(targets)
+    let tried = targets.len();
+    let report = stream::iter(targets)
         .map(|target| async move {
             let pushed = pusher.send(&target.connection_id, payload).await;
             let mut report = DeliveryReport {
@@ -201,7 +202,16 @@ pub async fn fan_out(
         .fold(DeliveryReport::default(), |total, one| async move {
             total + one
         })
-        .await
+        .await;
+    if tried > 0 {
+        use crate::metrics::{Metric, emit};
+        emit(&[
+            (Metric::EventsPushed, report.sent as f64),
+            (Metric::PushFailures, report.failed as f64),
+            (Metric::ConnectionsPruned, report.gone as f64),
+        ]);
+    }
+    report
 }
 
 /// What a prune of a connection reported gone did.

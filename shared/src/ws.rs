@@ -21,6 +21,7 @@ where
     let handler = &handler;
     let app = &app;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<WsEvent>| async move {
+        app.refresh_keys().await;
         let route = ev.payload.request_context.route_key.clone().unwrap_or_default();
         let connection = ev
             .payload

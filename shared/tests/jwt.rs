@@ -236,3 +236,64 @@ fn when_a_token_carries_its_own_key_or_key_url_it_is_refused() {
     // The same claims signed by the configured key verify: the key alone made the difference.
     assert_eq!(status(&v, &rs(&claims(), "test-rsa")), 200);
 }
+
+/// A verifier whose HS256 keys rotate, as the keyring replaces them.
+#[test]
+fn during_a_rotation_current_and_previous_keys_verify_and_nothing_else() {
+    use shared::keyring::{KeyPair, SharedKeys};
+    const NEXT: &[u8] = b"the-next-hs256-key-at-least-32-bytes";
+    const OTHER: &[u8] = b"a-key-nobody-configured-0123456789ab";
+    let sign = |key: &[u8]| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let keys = SharedKeys::new(KeyPair::single(SECRET));
+    let config = JwtConfig {
+        secret: None,
+        issuer: "https://lms.test".into(),
+        audience: "community".into(),
+        jwks_url: None,
+        max_lifetime_secs: shared::auth::DEFAULT_MAX_LIFETIME_SECS,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let v = runtime
+        .block_on(Verifier::from_config(&config, Some(keys.clone())))
+        .unwrap();
+    assert_eq!(status(&v, &sign(SECRET)), 200);
+    assert_eq!(status(&v, &sign(NEXT)), 401, "not yet rotated");
+
+    keys.replace(KeyPair {
+        current: NEXT.to_vec(),
+        previous: Some(SECRET.to_vec()),
+    });
+    assert_eq!(status(&v, &sign(NEXT)), 200, "the new current key");
+    assert_eq!(
+        status(&v, &sign(SECRET)),
+        200,
+        "the previous key, still accepted"
+    );
+    assert_eq!(status(&v, &sign(OTHER)), 401);
+    // A token refused for its claims is refused under either key, not retried into success.
+    let mut expired = claims();
+    expired["exp"] = json!(chrono::Utc::now().timestamp() - 3600);
+    for key in [NEXT, SECRET] {
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &expired,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap();
+        assert_eq!(status(&v, &token), 401);
+    }
+
+    // The previous key dropped: its tokens stop working.
+    keys.replace(KeyPair::single(NEXT));
+    assert_eq!(status(&v, &sign(SECRET)), 401);
+    assert_eq!(status(&v, &sign(NEXT)), 200);
+}

@@ -27,6 +27,10 @@ pub const EMULATED_SERVICES: [&str; 4] = [
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
 ];
 
+/// The functions' key variables of local use, not in the template (a deployed stack reads its
+/// keys from the secret `KeysSecretArn`): passed from the gateway's own environment when set.
+pub const LOCAL_KEY_VARIABLES: [&str; 3] = ["JWT_SECRET", "CURSOR_SECRET", "KEYS_SECRET_ARN"];
+
 /// Environment of one function, resolved as described in [`GatewayConfig`]: an override wins,
 /// then the gateway's own environment, then the template's literal or parameter default;
 /// the Lambda and local-stack variables are always set.
@@ -39,6 +43,11 @@ pub fn function_env(
     for (k, default) in &f.environment {
         if let Some(v) = std::env::var(k).ok().or_else(|| default.clone()) {
             env.insert(k.clone(), v);
+        }
+    }
+    for k in LOCAL_KEY_VARIABLES {
+        if let Some(v) = std::env::var(k).ok().filter(|v| !v.is_empty()) {
+            env.insert(k.to_string(), v);
         }
     }
     let log_format = cfg

@@ -52,6 +52,12 @@ pub struct Report {
 #[tracing::instrument(skip_all, fields(job_id = %item.job.id, community_id = %item.job.community_id, part = ?item.part))]
 pub async fn process(n: Notifier<'_>, item: JobItem, now: DateTime<Utc>) -> Result<Report> {
     let job = item.job;
+    if let Ok(created) = chrono::DateTime::parse_from_rfc3339(&job.created_at) {
+        let lag_ms = (now - created.with_timezone(&Utc))
+            .num_milliseconds()
+            .max(0);
+        crate::metrics::emit(&[(crate::metrics::Metric::NotifierLagMs, lag_ms as f64)]);
+    }
     let Some(deliveries) = item.deliveries else {
         let mut deliveries = resolve(n.db, &job, now).await?;
         let part = n.part_size;

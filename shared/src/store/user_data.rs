@@ -223,6 +223,79 @@ pub async fn release_username(db: &Db, username: &str, user_id: &str) -> Result<
     }
 }
 
+/// The user's conversation member rows (GSI1 `USER#{id}#CONVS`, one Query per 1 MB page).
+pub async fn conversation_rows(db: &Db, user_id: &str) -> Result<Vec<Item>> {
+    db.read_all_items(
+        db.query()
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::conversation_by_user(user_id, "").pk)),
+    )
+    .await
+}
+
+/// Takes a user out of one conversation: their entry in its fixed member list is renamed
+/// `name` (the others still see who wrote what, under that name), their member row (listing,
+/// read position) is deleted, and for a pair, the pair claim (the other member may start a new
+/// conversation with no one). Answers how many items were written; a re-run after a complete
+/// one writes nothing.
+pub async fn leave_conversation(
+    db: &Db,
+    conversation_id: &str,
+    user_id: &str,
+    name: &str,
+) -> Result<usize> {
+    let mut written = 0;
+    let conversation: Option<crate::conversations::Conversation> =
+        db.get(&keys::conversation(conversation_id)).await?;
+    if let Some(c) = &conversation {
+        if let Some(i) = c
+            .members
+            .iter()
+            .position(|m| m.user_id == user_id && m.name != name)
+        {
+            let out = db
+                .update_item(&keys::conversation(conversation_id))
+                .update_expression(format!("SET members[{i}].#name = :d"))
+                .condition_expression(format!("members[{i}].user_id = :u"))
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":d", s(name))
+                .expression_attribute_values(":u", s(user_id))
+                .send()
+                .await;
+            match out {
+                Ok(_) => written += 1,
+                // The list changed meanwhile (it never does: members are fixed) or the
+                // conversation is gone: nothing of the user left to rename there.
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(sdk(e)),
+            }
+        }
+        if let [a, b] = c.members.as_slice() {
+            let pair = keys::conversation_pair(&a.user_id, &b.user_id);
+            if db
+                .delete_item(&pair)
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(sdk)?
+                .attributes
+                .is_some()
+            {
+                written += 1;
+            }
+        }
+    }
+    let row = db
+        .delete_item(&keys::conversation_member(conversation_id, user_id))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .map_err(sdk)?;
+    written += usize::from(row.attributes.is_some());
+    Ok(written)
+}
+
 /// The keys of items, for [`delete_all`].
 pub fn keys_of(items: &[Item]) -> Vec<Key> {
     items.iter().filter_map(key_of).collect()

@@ -1,6 +1,7 @@
 //! Data rights through the gateway: an admin exports a user, then erases them; afterwards every
 //! access pattern (the API's reads, then every item of the table) finds nothing of the user but
-//! their content, shown under "Deleted user"; a second erasure finds nothing left to do.
+//! their content, shown under "Deleted user" (posts, chat and direct messages); a second
+//! erasure finds nothing left to do.
 
 use e2e::*;
 use serde_json::{Value, json};
@@ -126,6 +127,49 @@ async fn an_erased_user_leaves_only_their_content_under_deleted_user() {
         .await;
     assert_eq!(said.status, 201, "{said:?}");
     let said_id = said.body["id"].as_str().unwrap().to_string();
+    // Quentin and Bob write to each other directly; Quentin blocks Carol.
+    let carol = stack.member(&course).await;
+    let conv = q
+        .post(
+            "/api/community/conversations/",
+            json!({ "members": [bob.id] }),
+        )
+        .await;
+    assert_eq!(conv.status, 201, "{conv:?}");
+    let conv_id = conv.body["id"].as_str().unwrap().to_string();
+    let dm = q
+        .post(
+            &format!("/api/community/conversations/{conv_id}/messages/"),
+            json!({ "message": "a private word", "client_id": "dm-1" }),
+        )
+        .await;
+    assert_eq!(dm.status, 201, "{dm:?}");
+    let dm_id = dm.body["id"].as_str().unwrap().to_string();
+    let bob_dm = b
+        .post(
+            &format!("/api/community/conversations/{conv_id}/messages/"),
+            json!({ "message": "a private answer" }),
+        )
+        .await;
+    assert_eq!(bob_dm.status, 201, "{bob_dm:?}");
+    let r = q
+        .post(
+            &format!(
+                "/api/community/conversations/{conv_id}/messages/{}/mark-as-read/",
+                bob_dm.body["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = q
+        .post(
+            &format!("/api/community/users/{}/block/", carol.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+
     // Both have their notifications (Quentin: Bob's reply; Bob: the mentions and the reply).
     eventually(
         "Quentin's notifications",
@@ -161,6 +205,9 @@ async fn an_erased_user_leaves_only_their_content_under_deleted_user() {
         ("chat_read_positions", 1),
         ("watch_settings", 1),
         ("rate_windows", 1),
+        ("conversation_memberships", 1),
+        ("direct_messages", 1),
+        ("blocks", 1),
     ] {
         assert!(section_len(e, section) >= at_least, "{section} in {e}");
     }
@@ -192,6 +239,8 @@ async fn an_erased_user_leaves_only_their_content_under_deleted_user() {
         "memberships",
         "owned_items",
         "notifications",
+        "conversations",
+        "blocks",
         "username",
         "user_partition",
     ] {
@@ -233,8 +282,45 @@ async fn an_erased_user_leaves_only_their_content_under_deleted_user() {
         .get(&format!("/api/community/posts/{answer_id}/flags/"))
         .await;
     assert_eq!(flags.status, 200, "{flags:?}");
+    // Bob's conversation stays, with Quentin's messages under "Deleted user".
+    let conversation = b
+        .get(&format!("/api/community/conversations/{conv_id}/"))
+        .await;
+    assert_eq!(conversation.status, 200, "{conversation:?}");
+    assert!(
+        conversation.body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "Deleted user"),
+        "{conversation:?}"
+    );
+    let conversations = b.get("/api/community/conversations/").await;
+    assert_eq!(conversations.status, 200, "{conversations:?}");
+    let dms = b
+        .get(&format!("/api/community/conversations/{conv_id}/messages/"))
+        .await;
+    let kept = dms.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == dm_id.as_str())
+        .cloned()
+        .expect("the direct message stays");
+    assert_eq!(kept["sender_name"], "Deleted user", "{kept}");
+    assert_eq!(kept["message"], "a private word", "the content stays");
     let bobs = b.get("/api/community/notifications/?limit=100").await;
-    for read in [&thread, &listing, &history, &flags, &bobs, &members] {
+    for read in [
+        &thread,
+        &listing,
+        &history,
+        &flags,
+        &bobs,
+        &members,
+        &conversation,
+        &conversations,
+        &dms,
+    ] {
         let text = read.body.to_string();
         assert!(!text.contains(NAME) && !text.contains(USERNAME), "{text}");
     }
@@ -285,7 +371,11 @@ async fn an_erased_user_leaves_only_their_content_under_deleted_user() {
                 && (sk == "META" || sk.starts_with("FLAG#") || sk.starts_with("EDIT#")))
                 || pk.starts_with("REACTS#")
                 || (pk.ends_with("#CHAT") && (sk.starts_with("MSG#") || sk.starts_with("CLIENT#")))
-                || (pk.ends_with("#NOTIFS") && !pk.contains(&id));
+                || (pk.ends_with("#NOTIFS") && !pk.contains(&id))
+                // A conversation's fixed member list (under "Deleted user"), the messages sent
+                // and their client id claims.
+                || (pk.starts_with("CONV#")
+                    && (sk == "META" || sk.starts_with("MSG#") || sk.starts_with("CLIENT#")));
             assert!(content, "{pk} {sk} still names the user: {text}");
         }
     }

@@ -944,6 +944,10 @@ async fn measure_a_post_watched_by_2000_members() {
         db: shared::db::Db::new(aws_sdk_dynamodb::Client::from_conf(conf), &stack.table),
         auth: std::sync::Arc::new(shared::auth::Verifier::new(&config.jwt, None).unwrap()),
         cursors: shared::cursor::Cursors::new(b"measure"),
+        keys: std::sync::Arc::new(shared::keyring::Keyring::fixed(
+            None,
+            shared::keyring::KeyPair::single(b"measure".to_vec()),
+        )),
         clock: shared::clock::system(),
         ids: shared::ids::ulids(),
         // Pushes go nowhere (the gateway is stopped), but the notifier still looks up every
