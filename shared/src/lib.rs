@@ -3,6 +3,7 @@
 //! Function crates stay thin: they parse the event, call into these modules and map the result.
 
 pub mod access;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod chat;
@@ -44,6 +45,8 @@ pub struct App {
     pub cursors: cursor::Cursors,
     /// Pushes to WebSocket connections (the Management API; a no-op without a WebSocket API).
     pub push: std::sync::Arc<dyn realtime::Pusher>,
+    /// The attachments bucket (presigned uploads and downloads, HeadObject).
+    pub files: store::objects::Files,
 }
 
 impl App {
@@ -61,7 +64,9 @@ impl App {
             )),
             None => std::sync::Arc::new(realtime::NoopPusher),
         };
+        let files = store::objects::Files::from_sdk(&sdk, config.attachments_bucket.clone());
         Ok(Self {
+            files,
             cursors: cursor::Cursors::new(&config.cursor_secret),
             config: std::sync::Arc::new(config),
             db,
