@@ -548,6 +548,38 @@ async fn a_download_follows_the_access_of_the_content_that_references_it() {
         404
     );
 
+    // A staff-only thread's files: its author and the staff, not the other students.
+    let secret = uploaded(
+        &stack,
+        &alice,
+        json!({ "community_id": c }),
+        "s.png",
+        "image/png",
+        PNG,
+    )
+    .await;
+    let r = stack
+        .api(&alice)
+        .post(
+            "/api/community/posts/",
+            json!({ "community": c, "title": "For the staff", "content": "My grade",
+                    "audience": "staff", "attachments": [secret] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        download(&stack, &alice, &secret).await.status().as_u16(),
+        302
+    );
+    assert_eq!(
+        download(&stack, &course.instructor, &secret)
+            .await
+            .status()
+            .as_u16(),
+        302
+    );
+    assert_eq!(download(&stack, &bob, &secret).await.status().as_u16(), 404);
+
     // A removed student no longer downloads.
     let r = stack
         .api(&stack.admin())
