@@ -61,6 +61,9 @@ pub struct Message {
     pub reply_to: Option<String>,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The file of an `image` or `file` message (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::model::attachment::AttachmentInfo>,
     pub status: Status,
     pub created_at: String,
     #[serde(default)]
@@ -79,6 +82,7 @@ impl Message {
     pub fn seen_by(mut self, viewer: &crate::auth::Principal) -> Self {
         if self.is_deleted && !viewer.is_admin() {
             self.message = String::new();
+            self.attachment = None;
         }
         self
     }
@@ -120,6 +124,8 @@ pub struct SendInput {
     pub message_type: Option<MessageType>,
     pub reply_to: Option<String>,
     pub client_id: Option<String>,
+    /// An `image` or `file` message's upload.
+    pub attachment_id: Option<String>,
 }
 
 /// A send that passed validation.
@@ -130,6 +136,45 @@ pub struct NewMessage {
     pub message_type: MessageType,
     pub reply_to: Option<String>,
     pub client_id: Option<String>,
+    pub attachment_id: Option<String>,
+}
+
+/// The text and attachment of a message of `message_type`: an `image` or `file` message names
+/// its `attachment_id` and may go without text (a caption); any other has text and no
+/// attachment.
+pub fn parse_body(
+    errors: &mut Vec<FieldError>,
+    message_type: MessageType,
+    message: Option<&str>,
+    attachment_id: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let max = crate::validate::MAX_MESSAGE;
+    match message_type {
+        MessageType::Image | MessageType::File => {
+            let text = crate::validate::optional_text(errors, "message", message, max)
+                .or(Some(String::new()));
+            let attachment = match attachment_id {
+                None => {
+                    errors.push(FieldError::new(
+                        "attachment_id",
+                        "is required for an image or file message",
+                    ));
+                    None
+                }
+                some => ulid_field(errors, "attachment_id", some),
+            };
+            (text, attachment)
+        }
+        MessageType::Text | MessageType::Link => {
+            if attachment_id.is_some() {
+                errors.push(FieldError::new(
+                    "attachment_id",
+                    "only image and file messages carry an attachment",
+                ));
+            }
+            (crate::validate::text(errors, "message", message, max), None)
+        }
+    }
 }
 
 fn ulid_field(errors: &mut Vec<FieldError>, field: &str, raw: Option<&str>) -> Option<String> {
@@ -170,11 +215,12 @@ impl SendInput {
             }
             some => ulid_field(&mut errors, "community", some),
         };
-        let message = crate::validate::text(
+        let message_type = self.message_type.unwrap_or_default();
+        let (message, attachment_id) = parse_body(
             &mut errors,
-            "message",
+            message_type,
             self.message.as_deref(),
-            crate::validate::MAX_MESSAGE,
+            self.attachment_id.as_deref(),
         );
         let reply_to = ulid_field(&mut errors, "reply_to", self.reply_to.as_deref());
         let client_id = match self.client_id.as_deref().map(parse_client_id) {
@@ -189,9 +235,10 @@ impl SendInput {
             (Some(community_id), Some(message)) if errors.is_empty() => Ok(NewMessage {
                 community_id,
                 message,
-                message_type: self.message_type.unwrap_or_default(),
+                message_type,
                 reply_to,
                 client_id,
+                attachment_id,
             }),
             _ => Err(Error::Validation(errors)),
         }
@@ -337,6 +384,7 @@ mod tests {
             message_type: MessageType::Text,
             reply_to: None,
             client_id: None,
+            attachment: None,
             status: Status::Sent,
             created_at: String::new(),
             edited_at: None,

@@ -23,6 +23,10 @@ pub struct Config {
     pub fanout_concurrency: usize,
     /// The write rate limits (`RATE_LIMIT_*`, `<max>/<seconds>`; template parameters).
     pub rate_limits: crate::ratelimit::Limits,
+    /// The private bucket of attachments (`ATTACHMENTS_BUCKET`); attachments answer 500 without.
+    pub attachments_bucket: Option<String>,
+    /// Largest attachment in bytes (`ATTACHMENT_MAX_BYTES`, default 10 MiB; a template parameter).
+    pub attachment_max_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,11 @@ impl Config {
             None => Ok(default),
         };
         Ok(Self {
+            attachments_bucket: optional("ATTACHMENTS_BUCKET"),
+            attachment_max_bytes: number(
+                "ATTACHMENT_MAX_BYTES",
+                crate::attachments::DEFAULT_MAX_BYTES as usize,
+            )? as u64,
             rate_limits: crate::ratelimit::Limits::from_lookup(&get).map_err(ConfigError)?,
             notify_part_size: number("NOTIFY_PART_SIZE", 500)?,
             fanout_concurrency: number("FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY)?,
@@ -212,6 +221,8 @@ mod tests {
         assert!(c.ws_management_endpoint.is_none());
         assert_eq!((c.notify_part_size, c.fanout_concurrency), (500, 256));
         assert_eq!(c.jwt.max_lifetime_secs, 24 * 3600);
+        assert_eq!(c.attachment_max_bytes, 10 * 1024 * 1024);
+        assert!(c.attachments_bucket.is_none());
     }
 
     #[test]

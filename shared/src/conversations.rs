@@ -106,6 +106,9 @@ pub struct DirectMessage {
     pub message_type: MessageType,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The file of an `image` or `file` message (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::model::attachment::AttachmentInfo>,
     pub status: Status,
     pub created_at: String,
     #[serde(default)]
@@ -123,6 +126,7 @@ impl DirectMessage {
     pub fn shown(mut self) -> Self {
         if self.is_deleted {
             self.message = String::new();
+            self.attachment = None;
         }
         self
     }
@@ -196,6 +200,8 @@ pub struct SendInput {
     pub message: Option<String>,
     pub message_type: Option<MessageType>,
     pub client_id: Option<String>,
+    /// An `image` or `file` message's upload (in this conversation).
+    pub attachment_id: Option<String>,
 }
 
 /// A send that passed validation.
@@ -204,16 +210,18 @@ pub struct NewMessage {
     pub message: String,
     pub message_type: MessageType,
     pub client_id: Option<String>,
+    pub attachment_id: Option<String>,
 }
 
 impl SendInput {
     pub fn parse(self) -> Result<NewMessage> {
         let mut errors = Vec::new();
-        let message = crate::validate::text(
+        let message_type = self.message_type.unwrap_or_default();
+        let (message, attachment_id) = crate::chat::parse_body(
             &mut errors,
-            "message",
+            message_type,
             self.message.as_deref(),
-            crate::validate::MAX_MESSAGE,
+            self.attachment_id.as_deref(),
         );
         let client_id = match self.client_id.as_deref().map(parse_client_id) {
             None => None,
@@ -226,8 +234,9 @@ impl SendInput {
         match message {
             Some(message) if errors.is_empty() => Ok(NewMessage {
                 message,
-                message_type: self.message_type.unwrap_or_default(),
+                message_type,
                 client_id,
+                attachment_id,
             }),
             _ => Err(Error::Validation(errors)),
         }
@@ -288,6 +297,7 @@ mod tests {
             message: Some(" hi ".into()),
             message_type: None,
             client_id: Some("c-1".into()),
+            attachment_id: None,
         }
         .parse()
         .unwrap();
@@ -296,6 +306,7 @@ mod tests {
             message: Some("x".repeat(4001)),
             message_type: None,
             client_id: Some("bad id".into()),
+            attachment_id: None,
         }
         .parse()
         .unwrap_err();

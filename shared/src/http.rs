@@ -191,6 +191,16 @@ pub fn created<T: Serialize>(value: &T) -> Result<Response<Body>> {
     json(201, value)
 }
 
+/// 302 Found to `location` (a presigned download), never cached.
+pub fn found(location: &str) -> Result<Response<Body>> {
+    Response::builder()
+        .status(302)
+        .header("location", location)
+        .header("cache-control", "no-store")
+        .body(Body::Empty)
+        .map_err(Error::internal)
+}
+
 pub fn no_content() -> Result<Response<Body>> {
     Response::builder()
         .status(204)

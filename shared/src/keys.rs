@@ -438,3 +438,20 @@ pub fn audit_entry(community_id: &str, entry_id: &str) -> Key {
 pub fn audit_pk(community_id: &str) -> String {
     format!("COMMUNITY#{community_id}#AUDIT")
 }
+
+// ---------------------------------------------------------------- attachments
+
+/// `ATTACH#{id} / META`: an attachment, its declared name, type and size, its scope (community
+/// or conversation), its uploader and, once referenced, the post or message that references it.
+/// A pending attachment carries a TTL of 24 hours; referencing it removes the TTL.
+pub fn attachment(attachment_id: &str) -> Key {
+    key(format!("ATTACH#{attachment_id}"), "META")
+}
+
+/// The S3 object key of an attachment: `uploads/{community|conversation}/{scope id}/{id}`. The
+/// bucket's lifecycle rule expires objects under `uploads/` still tagged `state=pending`.
+pub fn attachment_object(scope_kind: &str, scope_id: &str, attachment_id: &str) -> String {
+    format!("{ATTACHMENT_UPLOAD_PREFIX}{scope_kind}/{scope_id}/{attachment_id}")
+}
+
+pub const ATTACHMENT_UPLOAD_PREFIX: &str = "uploads/";

@@ -3,6 +3,7 @@
 //! Function crates stay thin: they parse the event, call into these modules and map the result.
 
 pub mod access;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod chat;
@@ -48,6 +49,8 @@ pub struct App {
     pub keys: std::sync::Arc<keyring::Keyring>,
     /// Pushes to WebSocket connections (the Management API; a no-op without a WebSocket API).
     pub push: std::sync::Arc<dyn realtime::Pusher>,
+    /// The attachments bucket (presigned uploads and downloads, HeadObject).
+    pub files: store::objects::Files,
 }
 
 impl App {
@@ -68,7 +71,9 @@ impl App {
             )),
             None => std::sync::Arc::new(realtime::NoopPusher),
         };
+        let files = store::objects::Files::from_sdk(&sdk, config.attachments_bucket.clone());
         Ok(Self {
+            files,
             cursors: cursor::Cursors::rotating(keys.cursor.clone()),
             keys: std::sync::Arc::new(keys),
             config: std::sync::Arc::new(config),

@@ -125,6 +125,9 @@ pub struct NewPost {
     pub audience: Option<Audience>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Ids of the caller's uploads in this community (at most 10).
+    #[serde(default)]
+    pub attachments: Option<Vec<String>>,
 }
 
 /// A new post's input, checked.
@@ -138,6 +141,7 @@ struct ValidNewPost {
     anonymous: bool,
     audience: Audience,
     tags: Vec<String>,
+    attachments: Vec<String>,
 }
 
 fn valid_id(errors: &mut Vec<FieldError>, field: &str, raw: &str) -> Option<String> {
@@ -203,6 +207,11 @@ fn validate_new(path_community: Option<&str>, input: &NewPost) -> Result<ValidNe
         }
     }
     let tags = post_tags(&mut errors, input.tags.as_deref().unwrap_or_default());
+    let attachments = crate::attachments::parse_ids(
+        &mut errors,
+        "attachments",
+        input.attachments.as_deref().unwrap_or_default(),
+    );
     match (errors.is_empty(), community_id, content) {
         (true, Some(community_id), Some(content)) => Ok(ValidNewPost {
             community_id,
@@ -213,6 +222,7 @@ fn validate_new(path_community: Option<&str>, input: &NewPost) -> Result<ValidNe
             anonymous: input.anonymous.unwrap_or(false),
             audience: input.audience.unwrap_or_default(),
             tags,
+            attachments,
         }),
         _ => Err(Error::Validation(errors)),
     }
@@ -316,9 +326,11 @@ pub async fn create_post(
             "a post has no parent; a reply has",
         ));
     }
-    Ok(publish_new(db, ids, principal, path_community, input, now)
-        .await?
-        .0)
+    Ok(
+        publish_new(db, None, ids, principal, path_community, input, now)
+            .await?
+            .0,
+    )
 }
 
 /// Creates a reply to a post of the same community, held for approval like posts; published,
@@ -335,9 +347,11 @@ pub async fn create_reply(
     if input.parent.is_none() {
         return Err(Error::validation("parent", "is required"));
     }
-    Ok(publish_new(db, ids, principal, path_community, input, now)
-        .await?
-        .0)
+    Ok(
+        publish_new(db, None, ids, principal, path_community, input, now)
+            .await?
+            .0,
+    )
 }
 
 /// Creates a post or a reply from a request body as parsed: with the community in the path, a
@@ -346,6 +360,7 @@ pub async fn create_reply(
 #[tracing::instrument(skip_all, fields(community_id, user_id = %principal.user_id, post_id))]
 pub async fn create_from_body(
     db: &Db,
+    files: &crate::store::objects::Files,
     ids: &dyn Ids,
     principal: &Principal,
     path_community: Option<&str>,
@@ -361,9 +376,11 @@ pub async fn create_from_body(
         }
         (Err(e), None) => return Err(e),
     };
-    Ok(publish_new(db, ids, principal, path_community, input, now)
-        .await?
-        .0)
+    Ok(
+        publish_new(db, Some(files), ids, principal, path_community, input, now)
+            .await?
+            .0,
+    )
 }
 
 /// Creates a post or a reply (as the body says), with ULIDs for ids. Kept for callers of the
@@ -377,6 +394,7 @@ pub async fn create(
 ) -> Result<(PostView, Vec<PostEvent>)> {
     let (view, event) = publish_new(
         db,
+        None,
         &crate::ids::Ulids,
         principal,
         path_community,
@@ -392,6 +410,7 @@ pub async fn create(
 /// stores.
 async fn publish_new(
     db: &Db,
+    files: Option<&crate::store::objects::Files>,
     ids: &dyn Ids,
     principal: &Principal,
     path_community: Option<&str>,
@@ -409,10 +428,32 @@ async fn publish_new(
         None => None,
         Some(parent_id) => Some(reply_target(db, &access, parent_id).await?),
     };
+    let checked = match (files, input.attachments.is_empty()) {
+        (_, true) => Vec::new(),
+        (Some(files), false) => {
+            let scope = crate::model::attachment::Scope::Community(input.community_id.clone());
+            crate::attachments::resolve(
+                db,
+                files,
+                principal,
+                &scope,
+                "attachments",
+                &input.attachments,
+                None,
+                false,
+            )
+            .await?
+        }
+        (None, false) => return Err(Error::internal("attachments without a bucket")),
+    };
     let staff = access.is_staff();
     if !staff {
         crate::ratelimit::check(db, &principal.user_id, crate::ratelimit::posts(), now).await?;
     }
+    let attachments = match files {
+        Some(files) => crate::attachments::keep(files, &checked).await?,
+        None => Vec::new(),
+    };
 
     let id = ids.new_id();
     span.record("post_id", id.as_str());
@@ -457,6 +498,7 @@ async fn publish_new(
         thread_author_id,
         by_staff: staff,
         tags: input.tags,
+        attachments,
         ..Post::default()
     };
     let mut text = post.title.clone().unwrap_or_default();
@@ -471,6 +513,12 @@ async fn publish_new(
         Inserted::Created => {}
         Inserted::ParentGone => return Err(Error::NotFound("parent post")),
         Inserted::CommunityGone => return Err(Error::NotFound("community")),
+        Inserted::AttachmentTaken => {
+            return Err(Error::validation(
+                "attachments",
+                "an attachment was attached elsewhere meanwhile",
+            ));
+        }
         Inserted::Duplicate => {
             return Err(Error::internal(
                 "a new post's id is taken; nothing was written",

@@ -48,7 +48,8 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
                 ("POST", ["messages"]) => {
                     let new = json_body::<SendInput>(&req).and_then(SendInput::parse);
                     let ids = app.ids.as_ref();
-                    let sent = dm::send(db, pusher, ids, now, &caller, &id, new, None).await?;
+                    let sent =
+                        dm::send(db, pusher, &app.files, ids, now, &caller, &id, new, None).await?;
                     match sent.created {
                         true => created(&sent.message),
                         false => ok(&sent.message),

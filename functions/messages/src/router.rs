@@ -27,7 +27,9 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         ("POST", ["messages"]) => {
             let input = json_body::<SendInput>(&req);
             let ids = app.ids.as_ref();
-            let sent = chat::send_input(db, pusher, ids, now, &caller, input, None, None).await?;
+            let sent =
+                chat::send_input(db, pusher, &app.files, ids, now, &caller, input, None, None)
+                    .await?;
             match sent.created {
                 true => created(&sent.message),
                 false => ok(&sent.message),

@@ -34,7 +34,7 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             // Every rule of the body is judged after the caller's right to post (SPEC §8).
             let input = json_body::<NewPost>(&req);
             let path = community.as_deref();
-            created(&posts::create_from_body(db, ids, &caller, path, input, now).await?)
+            created(&posts::create_from_body(db, &app.files, ids, &caller, path, input, now).await?)
         }
         Endpoint::GroupPosts(community) => {
             let (filter, page) = list_params(&query(&req))?;

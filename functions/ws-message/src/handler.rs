@@ -36,6 +36,7 @@ struct DmInput {
     message: Option<String>,
     message_type: Option<shared::chat::MessageType>,
     client_id: Option<String>,
+    attachment_id: Option<String>,
 }
 
 /// Typing in a community (`community_id`) or a conversation (`conversation_id`).
@@ -252,6 +253,7 @@ async fn handle(
             chat::send_input(
                 db,
                 pusher,
+                &app.files,
                 ids,
                 now,
                 &caller,
@@ -268,11 +270,23 @@ async fn handle(
                 message: d.message,
                 message_type: d.message_type,
                 client_id: d.client_id,
+                attachment_id: d.attachment_id,
             }
             .parse();
-            let ids = app.ids.as_ref();
+            let (ids, files) = (app.ids.as_ref(), &app.files);
             let origin = Some(connection_id);
-            dm::send(db, pusher, ids, now, &caller, &conversation_id, new, origin).await?;
+            dm::send(
+                db,
+                pusher,
+                files,
+                ids,
+                now,
+                &caller,
+                &conversation_id,
+                new,
+                origin,
+            )
+            .await?;
             Ok(())
         }
         ClientMessage::Typing(t) => match (t.conversation_id, t.community_id) {

@@ -91,6 +91,23 @@ pub fn function_env(
     env
 }
 
+/// Creates a bucket in the AWS emulator (which takes unsigned requests), as CloudFormation
+/// would have: one that exists already is fine.
+async fn create_bucket(endpoint: &str, name: &str) -> Result<(), Error> {
+    let url = format!("{}/{name}", endpoint.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .put(&url)
+        .send()
+        .await
+        .map_err(|e| Error::Io(format!("creating bucket {name} at {endpoint}: {e}")))?;
+    match response.status().as_u16() {
+        200..=299 | 409 => Ok(()),
+        status => Err(Error::Io(format!(
+            "creating bucket {name} at {endpoint}: HTTP {status}"
+        ))),
+    }
+}
+
 /// A running local API Gateway (HTTP API + WebSocket API + Management API).
 pub struct Gateway {
     app: Arc<App>,
@@ -154,6 +171,12 @@ impl Gateway {
         } else {
             LogSink::Stderr
         };
+
+        if let Some(endpoint) = &cfg.aws_endpoint {
+            for bucket in &template.buckets {
+                create_bucket(endpoint, &crate::template::local_bucket_name(bucket)).await?;
+            }
+        }
 
         let mut pools = HashMap::new();
         for (id, f) in &template.functions {

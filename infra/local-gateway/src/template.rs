@@ -37,6 +37,14 @@ pub struct Template {
     pub websocket_api_logical_id: Option<String>,
     /// `Type: DynamoDB` event sources of functions (stream -> function), in template order.
     pub stream_sources: Vec<StreamSourceSpec>,
+    /// Logical ids of the `AWS::S3::Bucket`s: locally a `!Ref` to one is its
+    /// [`local_bucket_name`], and the gateway creates them in the AWS emulator at start.
+    pub buckets: Vec<String>,
+}
+
+/// The name a template bucket has locally (CloudFormation would generate one).
+pub fn local_bucket_name(logical_id: &str) -> String {
+    format!("local-{}", logical_id.to_lowercase())
 }
 
 /// One `Type: DynamoDB` event of a function: Lambda's event source mapping on a table stream.
@@ -234,6 +242,11 @@ impl Template {
             }
         }
 
+        t.buckets = resources
+            .iter()
+            .filter(|(_, res)| get(res, "Type").and_then(Value::as_str) == Some("AWS::S3::Bucket"))
+            .filter_map(|(k, _)| k.as_str().map(str::to_string))
+            .collect();
         let globals = get(&root, "Globals").and_then(|g| get(g, "Function"));
         let mut seen_http_api = false;
         for (k, res) in resources {
@@ -356,7 +369,8 @@ impl Template {
         self.resolve_scalar(v)
     }
 
-    /// A literal, or a `!Ref` to a parameter (its value: default or override).
+    /// A literal, or a `!Ref` to a parameter (its value: default or override) or to a bucket
+    /// (its local name).
     fn resolve_scalar(&self, v: &Value) -> Option<String> {
         if let Some(branch) = self.pick(v) {
             return self.resolve_scalar(branch);
@@ -364,7 +378,14 @@ impl Template {
         if let Some(s) = scalar(v) {
             return Some(s);
         }
-        ref_name(v).and_then(|r| self.parameters.get(r).cloned())
+        ref_name(v).and_then(|r| {
+            self.parameters.get(r).cloned().or_else(|| {
+                self.buckets
+                    .iter()
+                    .any(|b| b == r)
+                    .then(|| local_bucket_name(r))
+            })
+        })
     }
 
     /// A list: a sequence of literals or `!Ref`s, a `!Ref` to a list parameter

@@ -368,3 +368,30 @@ fn reads_the_stream_and_its_event_source() {
     assert!(!passes(&post));
     assert!(!passes(&read));
 }
+
+#[test]
+fn a_ref_to_a_bucket_is_its_local_name_and_the_bucket_is_listed() {
+    let text = r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          BUCKET: !Ref FilesBucket
+          OTHER: !Ref SomethingElse
+  FilesBucket:
+    Type: AWS::S3::Bucket
+"#;
+    let t = Template::parse(text).unwrap();
+    assert_eq!(t.buckets, vec!["FilesBucket"]);
+    let env = &t.functions["Fn"].environment;
+    assert_eq!(env["BUCKET"].as_deref(), Some("local-filesbucket"));
+    assert_eq!(env["OTHER"], None);
+    let real = Template::load(&repo_template()).unwrap();
+    assert!(real.buckets.contains(&"AttachmentsBucket".to_string()));
+    assert_eq!(
+        real.functions["AttachmentsFunction"].environment["ATTACHMENTS_BUCKET"].as_deref(),
+        Some("local-attachmentsbucket")
+    );
+}

@@ -88,7 +88,7 @@ pub async fn send(
     origin: Option<&str>,
 ) -> Result<Sent> {
     let access = Access::load(db, caller, &new.community_id, now).await?;
-    send_as(db, pusher, ids, now, &access, new, origin).await
+    send_as(db, pusher, None, ids, now, &access, new, origin).await
 }
 
 /// [`send`] of a message as the client sent it: the community is the body's, or else
@@ -100,6 +100,7 @@ pub async fn send(
 pub async fn send_input(
     db: &Db,
     pusher: &dyn Pusher,
+    files: &crate::store::objects::Files,
     ids: &dyn Ids,
     now: DateTime<Utc>,
     caller: &Principal,
@@ -122,12 +123,24 @@ pub async fn send_input(
     access.require_write(Action::Chat)?;
     let mut input = input?;
     input.community = Some(community);
-    send_as(db, pusher, ids, now, &access, input.parse()?, origin).await
+    send_as(
+        db,
+        pusher,
+        Some(files),
+        ids,
+        now,
+        &access,
+        input.parse()?,
+        origin,
+    )
+    .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_as(
     db: &Db,
     pusher: &dyn Pusher,
+    files: Option<&crate::store::objects::Files>,
     ids: &dyn Ids,
     now: DateTime<Utc>,
     access: &Access,
@@ -136,9 +149,34 @@ async fn send_as(
 ) -> Result<Sent> {
     let caller = &access.principal;
     access.require_write(Action::Chat)?;
+    let checked = match (&new.attachment_id, files) {
+        (None, _) => Vec::new(),
+        (Some(id), Some(files)) => {
+            let scope = crate::model::attachment::Scope::Community(new.community_id.clone());
+            let ids = [id.clone()];
+            let kind = Some(new.message_type);
+            let retry = new.client_id.is_some();
+            crate::attachments::resolve(
+                db,
+                files,
+                caller,
+                &scope,
+                "attachment_id",
+                &ids,
+                kind,
+                retry,
+            )
+            .await?
+        }
+        (Some(_), None) => return Err(Error::internal("an attachment without a bucket")),
+    };
     if !access.is_staff() {
         crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::chat(), now).await?;
     }
+    let attachment = match files {
+        Some(files) => crate::attachments::keep(files, &checked).await?.pop(),
+        None => None,
+    };
     let message = Message {
         id: ids.new_id(),
         community_id: new.community_id,
@@ -149,6 +187,7 @@ async fn send_as(
         message_type: new.message_type,
         reply_to: new.reply_to,
         client_id: new.client_id,
+        attachment,
         status: Status::Sent,
         created_at: crate::clock::iso(now),
         edited_at: None,
@@ -170,6 +209,12 @@ async fn send_as(
             return Err(Error::validation(
                 "reply_to",
                 "no such message in this community",
+            ));
+        }
+        Inserted::AttachmentTaken => {
+            return Err(Error::validation(
+                "attachment_id",
+                "the attachment was attached elsewhere meanwhile",
             ));
         }
     };

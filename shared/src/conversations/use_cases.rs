@@ -252,6 +252,7 @@ fn dm_event(m: &DirectMessage, now: DateTime<Utc>) -> Blob {
 pub async fn send(
     db: &Db,
     pusher: &dyn Pusher,
+    files: &crate::store::objects::Files,
     ids: &dyn Ids,
     now: DateTime<Utc>,
     caller: &Principal,
@@ -263,7 +264,25 @@ pub async fn send(
     require_reach(db, caller, &conversation.others(&caller.user_id), now).await?;
     // Only a caller who may write learns what is wrong with the body.
     let new = new?;
+    let checked = match &new.attachment_id {
+        None => Vec::new(),
+        Some(id) => {
+            let scope = crate::model::attachment::Scope::Conversation(conversation.id.clone());
+            crate::attachments::resolve(
+                db,
+                files,
+                caller,
+                &scope,
+                "attachment_id",
+                std::slice::from_ref(id),
+                Some(new.message_type),
+                new.client_id.is_some(),
+            )
+            .await?
+        }
+    };
     crate::ratelimit::check(db, &caller.user_id, crate::ratelimit::CHAT, now).await?;
+    let attachment = crate::attachments::keep(files, &checked).await?.pop();
     let message = DirectMessage {
         id: ids.new_id(),
         conversation_id: conversation.id.clone(),
@@ -273,6 +292,7 @@ pub async fn send(
         message: new.message,
         message_type: new.message_type,
         client_id: new.client_id,
+        attachment,
         status: Status::Sent,
         created_at: crate::clock::iso(now),
         edited_at: None,

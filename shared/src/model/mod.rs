@@ -1,6 +1,7 @@
 //! Records of the community aggregate and the LMS's identities: what the table stores, below
 //! the access guard and the use cases, which both import them. Keys are in [`crate::keys`].
 
+pub mod attachment;
 pub mod audit;
 pub mod grant;
 pub mod notification;

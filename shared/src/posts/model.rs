@@ -180,6 +180,9 @@ pub struct Post {
     /// Top-level posts only: tags of the community.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The files the post references (SPEC §11), fixed when it is created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::model::attachment::AttachmentInfo>,
     #[serde(default)]
     pub is_endorsed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

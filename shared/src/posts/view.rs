@@ -77,6 +77,9 @@ pub struct PostView {
     pub anonymous: bool,
     pub audience: Audience,
     pub tags: Vec<String>,
+    /// The files the post references; none shown on a deleted post (admins excepted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::model::attachment::AttachmentInfo>,
     pub is_endorsed: bool,
     pub endorsed_by: Option<String>,
     /// Answers: accepted by the question's author or staff.
@@ -130,6 +133,11 @@ impl PostView {
             anonymous: p.anonymous,
             audience: p.audience,
             tags: p.tags.clone(),
+            attachments: if hide_text {
+                Vec::new()
+            } else {
+                p.attachments.clone()
+            },
             is_endorsed: p.is_endorsed,
             endorsed_by: p
                 .endorsed_by

@@ -29,6 +29,8 @@ pub enum Inserted {
     Duplicate(Message),
     /// `reply_to` names no message of this community: nothing was written.
     ReplyMissing,
+    /// The attachment is no longer pending (referenced elsewhere first): nothing was written.
+    AttachmentTaken,
 }
 
 /// How a conditional change of one chat message ended.
@@ -91,6 +93,13 @@ pub async fn insert(
     if let Some(job) = job {
         outbox::stage(&mut tx, job)?;
     }
+    if let Some(a) = &message.attachment {
+        let by = crate::model::attachment::Reference::ChatMessage {
+            community_id: community_id.clone(),
+            message_id: message.id.clone(),
+        };
+        super::attachments::stage_reference(&mut tx, &a.id, &message.sender_id, &by)?;
+    }
     match db.run(tx).await? {
         TxOutcome::Done => Ok(Inserted::New),
         TxOutcome::Refused(r) if r.by(CLIENT_ID_FREE) => {
@@ -98,6 +107,9 @@ pub async fn insert(
             Ok(Inserted::Duplicate(room::claimed(db, room, &key).await?))
         }
         TxOutcome::Refused(r) if r.by(REPLY_TO_EXISTS) => Ok(Inserted::ReplyMissing),
+        TxOutcome::Refused(r) if r.by(super::attachments::ATTACHMENT_PENDING) => {
+            Ok(Inserted::AttachmentTaken)
+        }
         TxOutcome::Refused(r) => Err(Error::internal(format!(
             "chat insert refused by {:?}",
             r.names()

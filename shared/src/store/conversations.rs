@@ -217,6 +217,13 @@ pub async fn insert_message(
     if let Some(job) = job {
         outbox::stage(&mut tx, job)?;
     }
+    if let Some(a) = &message.attachment {
+        let by = crate::model::attachment::Reference::DirectMessage {
+            conversation_id: conversation.id.clone(),
+            message_id: message.id.clone(),
+        };
+        super::attachments::stage_reference(&mut tx, &a.id, &message.sender_id, &by)?;
+    }
     match db.run(tx).await? {
         TxOutcome::Done => Ok(Inserted::New),
         TxOutcome::Refused(r) if r.by(CLIENT_ID_FREE) => {
@@ -224,6 +231,12 @@ pub async fn insert_message(
             Ok(Inserted::Duplicate(room::claimed(db, room, &key).await?))
         }
         TxOutcome::Refused(r) if r.by(CONVERSATION_EXISTS) => Err(Error::NotFound("conversation")),
+        TxOutcome::Refused(r) if r.by(super::attachments::ATTACHMENT_PENDING) => {
+            Err(Error::validation(
+                "attachment_id",
+                "the attachment was attached elsewhere meanwhile",
+            ))
+        }
         TxOutcome::Refused(r) => Err(Error::internal(format!(
             "direct message insert refused by {:?}",
             r.names()

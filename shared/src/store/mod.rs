@@ -3,6 +3,7 @@
 //! rules above them never see an expression string or a cancellation reason.
 
 pub mod answers;
+pub mod attachments;
 pub mod audit;
 pub mod blocks;
 pub mod chat;
@@ -12,6 +13,7 @@ pub mod conversations;
 pub mod db;
 pub mod lms;
 pub mod notifications;
+pub mod objects;
 pub mod outbox;
 pub mod posts;
 pub mod room;

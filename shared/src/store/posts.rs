@@ -165,11 +165,14 @@ pub enum Inserted {
     ParentGone,
     /// The community whose count a published post joins does not exist.
     CommunityGone,
+    /// An attachment is no longer pending (another post or message referenced it first).
+    AttachmentTaken,
 }
 
 /// Stores a new post or reply in one transaction: the post (new id), the parent's condition
 /// (published; its `reply_count` +1 when the reply is published), the community's `post_count`
-/// +1 when published, and the notification job. At most 4 actions.
+/// +1 when published, the notification job and the reference of each attachment (still
+/// pending, the author's; its TTL removed). At most 14 actions.
 pub async fn insert(db: &Db, post: &Post, job: Option<&Job>) -> Result<Inserted> {
     let mut tx = db.tx();
     tx.put_new(POST, post_item(post)?)?;
@@ -201,11 +204,21 @@ pub async fn insert(db: &Db, post: &Post, job: Option<&Job>) -> Result<Inserted>
         bump_post_count(&mut tx, &post.community_id, 1)?;
     }
     stage(&mut tx, job)?;
+    let by = crate::model::attachment::Reference::Post {
+        post_id: post.id.clone(),
+    };
+    for a in &post.attachments {
+        super::attachments::stage_reference(&mut tx, &a.id, &post.author_id, &by)?;
+    }
     match db.run(tx).await? {
         TxOutcome::Done => Ok(Inserted::Created),
         TxOutcome::Refused(r) => {
             job_refused(&r)?;
-            Ok(if r.by(PARENT) {
+            Ok(if r.by(POST) {
+                Inserted::Duplicate
+            } else if r.by(super::attachments::ATTACHMENT_PENDING) {
+                Inserted::AttachmentTaken
+            } else if r.by(PARENT) {
                 Inserted::ParentGone
             } else if r.by(COMMUNITY) {
                 Inserted::CommunityGone

@@ -34,6 +34,9 @@ pub enum Owned {
     /// A notification job (or part) of an event the user caused: deleted (its stream record
     /// is a removal, which the notifier does not take).
     Job,
+    /// An attachment the user uploaded: kept for the content that references it, out of the
+    /// owner index after erasure.
+    Attachment,
     /// A kind this version does not know (written by a newer one): left alone.
     Other,
 }
@@ -51,6 +54,9 @@ impl Owned {
         }
         if pk.starts_with("NOTIFYJOB#") {
             return Self::Job;
+        }
+        if pk.starts_with("ATTACH#") {
+            return Self::Attachment;
         }
         if pk.starts_with("CONV#") {
             return if sk.starts_with(keys::CHAT_MESSAGE_PREFIX) {
@@ -90,6 +96,7 @@ impl Owned {
             Self::Watch => "watch_settings",
             Self::Enrollment => "enrollments",
             Self::Job => "notification_jobs",
+            Self::Attachment => "attachments",
             Self::Other => "other",
         }
     }
@@ -107,6 +114,7 @@ impl Owned {
             Self::Notification => {
                 "SET actor.#name = :d, title = :empty, message = :empty REMOVE GSI3PK, GSI3SK"
             }
+            Self::Attachment => "REMOVE GSI3PK, GSI3SK",
             _ => return None,
         })
     }
@@ -186,8 +194,10 @@ pub async fn erase_owned(db: &Db, key: &Key, name: &str) -> Result<bool> {
             let mut update = db
                 .update_item(key)
                 .update_expression(expression)
-                .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":d", s(name));
+                .condition_expression("attribute_exists(PK)");
+            if expression.contains(":d") {
+                update = update.expression_attribute_values(":d", s(name));
+            }
             if kind == Owned::Notification {
                 update = update
                     .expression_attribute_names("#name", "name")

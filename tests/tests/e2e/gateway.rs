@@ -122,7 +122,7 @@ async fn every_function_accepts_the_events_aws_publishes() {
         .collect();
     http_functions.sort();
     http_functions.dedup();
-    assert_eq!(http_functions.len(), 6, "{http_functions:?}");
+    assert_eq!(http_functions.len(), 7, "{http_functions:?}");
     let http_fixtures = [
         "example-apigw-v2-request-no-authorizer.json",
         "example-apigw-v2-request-iam.json",

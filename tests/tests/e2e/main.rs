@@ -1,6 +1,7 @@
 //! End-to-end tests: real HTTP and WebSocket clients against the local API Gateway running the
 //! real function binaries on DynamoDB Local. One binary, one module per area.
 
+mod attachments;
 mod auth;
 mod chat;
 mod data_rights;

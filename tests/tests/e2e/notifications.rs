@@ -963,6 +963,13 @@ async fn measure_a_post_watched_by_2000_members() {
             "http://127.0.0.1:9",
             256,
         )),
+        files: shared::store::objects::Files::from_sdk(
+            &aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .load()
+                .await,
+            None,
+        ),
         config: std::sync::Arc::new(config),
     };
     use shared::notifications::jobs::{Job, JobItem, JobKind, PostRef};

@@ -32,6 +32,7 @@ fn message(id: &str, sender: &str, text: &str) -> Message {
         message_type: MessageType::Text,
         reply_to: None,
         client_id: None,
+        attachment: None,
         status: Status::Sent,
         created_at: shared::clock::iso(now()),
         edited_at: None,
@@ -275,6 +276,7 @@ fn mention(client_id: &str) -> NewMessage {
         message_type: MessageType::Text,
         reply_to: None,
         client_id: Some(client_id.into()),
+        attachment_id: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn dm(id: &str, conversation_id: &str, sender: &str, client_id: Option<&str>) ->
         message: format!("hello from {sender}"),
         message_type: MessageType::Text,
         client_id: client_id.map(str::to_string),
+        attachment: None,
         status: Status::Sent,
         created_at: shared::clock::iso(now()),
         edited_at: None,
