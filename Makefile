@@ -75,8 +75,9 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-cfn-lint: deps ## Lint infra/template.yaml, before and after the SAM transform
+cfn-lint: deps ## Lint infra/template.yaml (cfn-lint, then checkov), before and after the SAM transform
 	scripts/cfn-lint.sh infra/template.yaml
+	scripts/checkov.sh infra/template.yaml
 
 bench: deps build ## Benchmarks (release binaries): DynamoDB cost, fan-out, cold start, throughput -> bench/results/
 	cargo build --release --workspace --bins
