@@ -38,6 +38,8 @@ pub(crate) struct App {
     pub(crate) ws_api_id: String,
     pub(crate) streams: StreamCounters,
     pub(crate) policies: crate::iam::Policies,
+    /// Where the functions' allowed calls are recorded (`calls`), when they are.
+    pub(crate) calls: Option<Arc<crate::calls::CallLog>>,
 }
 
 impl App {

@@ -10,6 +10,7 @@ mod forum;
 mod gateway;
 mod groups;
 mod hardening;
+mod iam;
 mod identity;
 mod lms;
 mod notifications;
