@@ -41,7 +41,7 @@ PY := $(VENV)/bin/python
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-deps: ## Install what the local stack needs (Java if missing, DynamoDB Local, cfn-lint)
+deps: ## Install what the local stack needs (Java if missing, DynamoDB Local, cfn-lint, checkov)
 	@scripts/install-deps.sh
 
 build: ## Build every function and the local gateway (debug)
