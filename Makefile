@@ -73,6 +73,7 @@ test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end throug
 	  IAM_CALLS_LOG=$(CURDIR)/.local/iam-calls.log cargo nextest run --workspace --no-fail-fast
 	IAM_CALLS_LOG=$(CURDIR)/.local/iam-calls.log cargo nextest run -p e2e --run-ignored only \
 	  -E 'test(each_policy_allows_exactly_the_actions_its_function_called)'
+	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) $(PY) -m pytest -q -p no:cacheprovider scripts/test_redrive.py
 	scripts/schemathesis.sh
 	$(MAKE) --no-print-directory web-test
 
