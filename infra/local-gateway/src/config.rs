@@ -133,6 +133,9 @@ pub struct GatewayConfig {
     pub parameter_overrides: BTreeMap<String, String>,
     /// How often the table's stream is polled for the `Type: DynamoDB` event sources.
     pub stream_poll_interval: Duration,
+    /// Record the AWS actions each function calls into this file (see `calls`); `None`: the
+    /// `IAM_CALLS_LOG` variable, when set.
+    pub calls_log: Option<PathBuf>,
 }
 
 /// The workspace root: the nearest directory, from the current one upwards, holding
@@ -198,6 +201,7 @@ impl Default for GatewayConfig {
             ordered_frames: false,
             parameter_overrides: BTreeMap::new(),
             stream_poll_interval: Duration::from_millis(100),
+            calls_log: None,
         }
     }
 }

@@ -178,6 +178,25 @@ impl Gateway {
             }
         }
 
+        // With a calls log, the functions reach DynamoDB through the recording proxy.
+        let (stop, stop_rx) = watch::channel(false);
+        let mut servers = Vec::new();
+        let calls = match crate::calls::configured(cfg.calls_log.as_ref()) {
+            Some(path) => Some(Arc::new(crate::calls::CallLog::open(&path)?)),
+            None => None,
+        };
+        let mut fn_cfg = cfg.clone();
+        if let Some(log) = &calls {
+            let (url, server) = crate::calls::start_dynamodb_proxy(
+                &cfg.dynamodb_endpoint,
+                log.clone(),
+                stop_rx.clone(),
+            )
+            .await?;
+            fn_cfg.dynamodb_endpoint = url;
+            servers.push(server);
+        }
+
         let mut pools = HashMap::new();
         for (id, f) in &template.functions {
             let binary = cfg.bin_dir.join(&f.binary);
@@ -189,7 +208,7 @@ impl Gateway {
                 binary,
                 timeout: f.timeout,
                 memory_mb: f.memory_mb,
-                env: function_env(&cfg, f, &ws_base).into_iter().collect(),
+                env: function_env(&fn_cfg, f, &ws_base).into_iter().collect(),
                 region: cfg.region.clone(),
                 max_instances: f
                     .reserved_concurrency
@@ -215,17 +234,16 @@ impl Gateway {
             ws_api_id,
             streams: Default::default(),
             throttle: crate::throttle::Throttle::new(&cfg.throttles),
+            calls,
             cfg,
         });
 
-        let (stop, stop_rx) = watch::channel(false);
         let http_app = Router::new()
             .fallback(crate::http_api::handle)
             .with_state(app.clone());
         let ws_app = Router::new()
             .fallback(crate::ws::handle)
             .with_state(app.clone());
-        let mut servers = Vec::new();
         for (listener, router) in [(http_listener, http_app), (ws_listener, ws_app)] {
             let mut rx = stop_rx.clone();
             servers.push(tokio::spawn(async move {

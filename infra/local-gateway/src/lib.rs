@@ -2,6 +2,7 @@
 //! binaries, run through the Lambda Runtime API, with the routes read from `infra/template.yaml`,
 //! and the table's stream fed to the functions it triggers.
 
+pub mod calls;
 pub mod config;
 mod connections;
 pub mod devstack;

@@ -41,6 +41,8 @@ pub(crate) struct App {
     pub(crate) streams: StreamCounters,
     pub(crate) policies: crate::iam::Policies,
     pub(crate) throttle: crate::throttle::Throttle,
+    /// Where the functions' allowed calls are recorded (`calls`), when they are.
+    pub(crate) calls: Option<Arc<crate::calls::CallLog>>,
 }
 
 impl App {

@@ -86,6 +86,9 @@ pub struct FunctionSpec {
     pub log_level: Option<String>,
     /// Inline policy statements (`Policies: [{Statement: ...}]`), as written.
     pub policy_statements: Vec<PolicyStatement>,
+    /// The other entries of `Policies`: SAM policy templates (by name, e.g. `DynamoDBCrudPolicy`)
+    /// and managed policies (by name or ARN), whose actions this parser does not expand.
+    pub policy_templates: Vec<String>,
     /// The function names an execution `Role` of its own: its permissions are not in the template.
     pub has_role: bool,
     /// `ReservedConcurrentExecutions`: most instances at once (the gateway's own limit applies too).
@@ -499,6 +502,7 @@ impl Template {
             log_format: logging("LogFormat"),
             log_level: logging("ApplicationLogLevel"),
             policy_statements: parse_policy_statements(props.and_then(|p| get(p, "Policies"))),
+            policy_templates: parse_policy_templates(props.and_then(|p| get(p, "Policies"))),
             has_role: props.and_then(|p| get(p, "Role")).is_some(),
             reserved_concurrency: pick("ReservedConcurrentExecutions")
                 .and_then(|v| self.resolve_scalar(v))
@@ -666,6 +670,23 @@ fn parse_policy_statements(policies: Option<&Value>) -> Vec<PolicyStatement> {
         }
     }
     out
+}
+
+/// The names of the `Policies` entries that are not inline statements.
+fn parse_policy_templates(policies: Option<&Value>) -> Vec<String> {
+    let items: Vec<&Value> = match policies {
+        Some(Value::Sequence(s)) => s.iter().collect(),
+        Some(v) => vec![v],
+        None => vec![],
+    };
+    items
+        .into_iter()
+        .filter(|item| get(item, "Statement").is_none())
+        .filter_map(|item| match item {
+            Value::Mapping(m) => m.keys().next().and_then(scalar),
+            other => policy_string(other).or_else(|| Some(format!("{other:?}"))),
+        })
+        .collect()
 }
 
 /// A literal or the format string of a `!Sub` in a policy.

@@ -82,7 +82,13 @@ pub(crate) async fn handle(
             id
         );
         match app.policies.check(req.headers(), &resource) {
-            crate::iam::Decision::Allowed => {}
+            crate::iam::Decision::Allowed => {
+                if let (Some(log), Some(function)) =
+                    (&app.calls, crate::calls::function_of(req.headers()))
+                {
+                    log.record(&function, crate::iam::MANAGE_CONNECTIONS);
+                }
+            }
             crate::iam::Decision::Unsigned => {
                 app.ws.count(StatusCode::FORBIDDEN);
                 return aws_error(

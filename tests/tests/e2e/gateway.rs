@@ -190,14 +190,17 @@ fn template_without_manage_connections(function: &str) -> PathBuf {
         .find(&format!("\n  {function}:\n"))
         .expect("the function is in the template");
     let statement = text[start..]
-        .find("        - Statement:\n")
+        .find("        - Statement:\n            - Effect: Allow\n              Action: execute-api:ManageConnections\n")
         .map(|i| start + i)
-        .expect("it has a policy statement");
+        .expect("it has a ManageConnections statement");
     let end = text[statement..]
         .find("      Events:\n")
         .map(|i| statement + i)
         .expect("its events follow its policies");
-    assert!(text[statement..end].contains("execute-api:ManageConnections"));
+    assert!(
+        !text[start..statement].contains("\n      Events:\n"),
+        "the statement is {function}'s"
+    );
     let copy = format!("{}{}", &text[..statement], &text[end..]);
     let path = std::env::temp_dir().join(format!(
         "template-no-manage-connections-{}-{}.yaml",

@@ -11,6 +11,7 @@ mod forum;
 mod gateway;
 mod groups;
 mod hardening;
+mod iam;
 mod identity;
 mod keys;
 mod lms;
