@@ -195,6 +195,17 @@ impl Gateway {
             .await?;
             fn_cfg.dynamodb_endpoint = url;
             servers.push(server);
+            if let Some(endpoint) = &cfg.aws_endpoint {
+                let (url, server) = crate::calls::start_proxy(
+                    endpoint,
+                    crate::calls::Upstream::AwsEmulator,
+                    log.clone(),
+                    stop_rx.clone(),
+                )
+                .await?;
+                fn_cfg.aws_endpoint = Some(url);
+                servers.push(server);
+            }
         }
 
         let mut pools = HashMap::new();

@@ -84,7 +84,7 @@ pub(crate) async fn handle(
         match app.policies.check(req.headers(), &resource) {
             crate::iam::Decision::Allowed => {
                 if let (Some(log), Some(function)) =
-                    (&app.calls, crate::calls::function_of(req.headers()))
+                    (&app.calls, crate::calls::function_of(req.headers(), ""))
                 {
                     log.record(&function, crate::iam::MANAGE_CONNECTIONS);
                 }
