@@ -14,4 +14,5 @@ mod identity;
 mod lms;
 mod notifications;
 mod posts;
+mod search;
 mod security;
