@@ -12,6 +12,12 @@
 //! Stream reads and table descriptions (the gateway's own polling) are not counted.
 //! A `Scan` from any function fails the run.
 //!
+//! Search: the small community's searches are rows of the table; then a community of 10,000
+//! posts (`BENCH_SEARCH_POSTS`) is written through the store layer and indexed with the
+//! indexer's code, and the index write cost of posts created through the API and the cost and
+//! latency of searches through the gateway go to `bench/results/search.{json,md}`
+//! (`BENCH_SEARCH_ONLY=1` runs that part alone).
+//!
 //! Needs DynamoDB Local (`TEST_DYNAMODB_ENDPOINT`, default port 8001) and the function binaries
 //! (release when all are built, else debug: the counts are the same, the latencies are not). `BENCH_LOG=<file>` keeps the functions' logs.
 
