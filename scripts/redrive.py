@@ -5,12 +5,14 @@ range, not the records), re-reads that range from the table's stream, keeps the 
 `Jobs` mapping delivers (notification jobs, expiries of unread notifications), invokes the
 notifier with them in batches like the mapping's, and deletes the message once every batch
 succeeded. Re-processing is safe: a notification's id derives from its job and recipient.
+With `--queue search`, the same for the search indexer's SearchIndexDeadLetters (posts and
+community chat messages; re-indexing a document is idempotent).
 
 The stream keeps records 24 hours: redrive within that (the dead-letter alarm fires within
 5 minutes). Usage (AWS credentials of the account, as for `sam deploy`):
 
     make redrive STACK=course-community [REDRIVE_ARGS='--dry-run']
-    .local/venv/bin/python scripts/redrive.py --stack course-community [--dry-run] [--max 10]
+    .local/venv/bin/python scripts/redrive.py --stack course-community [--queue search] [--dry-run] [--max 10]
 """
 import argparse
 import json
@@ -19,6 +21,13 @@ import sys
 import boto3
 
 BATCH = 4  # the Jobs mapping's BatchSize
+
+
+def is_search_record(record):
+    """The search indexer's filter criteria (infra/template.yaml): posts and community chat."""
+    keys = record.get("dynamodb", {}).get("Keys", {})
+    pk, sk = keys.get("PK", {}).get("S", ""), keys.get("SK", {}).get("S", "")
+    return (pk.startswith("POST#") and sk == "META") or (pk.startswith("COMMUNITY#") and sk.startswith("MSG#"))
 
 
 def is_job_record(record):
@@ -80,13 +89,19 @@ def main():
     ap.add_argument("--stack", required=True, help="the CloudFormation stack sam deploy created")
     ap.add_argument("--dry-run", action="store_true", help="read and report, invoke and delete nothing")
     ap.add_argument("--max", type=int, default=100, help="most dead letters to handle this run")
+    ap.add_argument("--queue", choices=["jobs", "search"], default="jobs",
+                    help="the notifier's jobs (default) or the search indexer's documents")
     args = ap.parse_args()
 
     cfn, sqs = boto3.client("cloudformation"), boto3.client("sqs")
     streams, lam = boto3.client("dynamodbstreams"), boto3.client("lambda")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]}
-    queue = outputs["NotifyJobsDeadLetterQueueUrl"]
-    function = cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId="NotifyFunction")[
+    queue_output, logical_id, keep = {
+        "jobs": ("NotifyJobsDeadLetterQueueUrl", "NotifyFunction", is_job_record),
+        "search": ("SearchIndexDeadLetterQueueUrl", "SearchIndexerFunction", is_search_record),
+    }[args.queue]
+    queue = outputs[queue_output]
+    function = cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId=logical_id)[
         "StackResourceDetail"]["PhysicalResourceId"]
 
     handled = failed = 0
@@ -97,7 +112,7 @@ def main():
             break
         message = messages[0]
         info = json.loads(message["Body"])["DDBStreamBatchInfo"]
-        records = [r for r in read_range(streams, info) if is_job_record(r)]
+        records = [r for r in read_range(streams, info) if keep(r)]
         print(f"{info['shardId']} {info['startSequenceNumber']}..{info['endSequenceNumber']}: "
               f"{info.get('batchSize')} in the batch, {len(records)} jobs re-read")
         if info.get("batchSize") and not records:

@@ -421,6 +421,26 @@ pub fn search_pk(community_id: &str, stem_or_prefix: &str) -> String {
     format!("COMMUNITY#{community_id}#SEARCH#{shard}")
 }
 
+/// What an item of the table is to the search index, from its keys: a post (`POST#{id} /
+/// META`), a community chat message (`COMMUNITY#{id}#CHAT / MSG#{id}`), or nothing (direct
+/// messages, in `CONV#{id}`, are not searched). The indexer's stream filter says the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Searched {
+    Post,
+    ChatMessage,
+}
+
+pub fn searched(pk: &str, sk: &str) -> Option<Searched> {
+    if pk.starts_with("POST#") && sk == "META" {
+        return Some(Searched::Post);
+    }
+    if pk.starts_with("COMMUNITY#") && pk.ends_with("#CHAT") && sk.starts_with(CHAT_MESSAGE_PREFIX)
+    {
+        return Some(Searched::ChatMessage);
+    }
+    None
+}
+
 /// The sort-key prefix of one stem's postings.
 pub fn search_term_prefix(stem: &str) -> String {
     format!("{stem}#")

@@ -252,19 +252,34 @@ async fn visible_page(
         }
         let batch = &ranked[at..(at + DOCUMENTS_PER_READ).min(ranked.len())];
         let mut keys: Vec<Key> = batch.iter().map(|c| doc_key(community_id, c)).collect();
+        // The roots of the replies among the candidates, each read once (a BatchGetItem refuses
+        // a key twice): a root that is itself a candidate is read as one.
+        let in_batch: HashSet<&str> = batch
+            .iter()
+            .filter(|c| c.doc_type == POST)
+            .map(|c| c.doc_id.as_str())
+            .collect();
         let roots: Vec<String> = batch
             .iter()
             .filter_map(|c| c.root_id.clone())
+            .filter(|r| !in_batch.contains(r.as_str()))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         keys.extend(roots.iter().map(|r| keys::post(r)));
         let items = store::documents(db, &keys).await?;
         let (docs, root_items) = items.split_at(batch.len());
+        let candidate_roots = batch
+            .iter()
+            .zip(docs)
+            .filter(|(c, _)| c.doc_type == POST)
+            .map(|(c, item)| (c.doc_id.as_str(), item));
         let roots: HashMap<&str, Post> = roots
             .iter()
+            .map(String::as_str)
             .zip(root_items)
-            .filter_map(|(id, item)| Some((id.as_str(), from_item(item.clone()?).ok()?)))
+            .chain(candidate_roots)
+            .filter_map(|(id, item)| Some((id, from_item(item.clone()?).ok()?)))
             .collect();
         for (c, item) in batch.iter().zip(docs) {
             at += 1;

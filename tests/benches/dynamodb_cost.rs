@@ -12,6 +12,12 @@
 //! Stream reads and table descriptions (the gateway's own polling) are not counted.
 //! A `Scan` from any function fails the run.
 //!
+//! Search: the small community's searches are rows of the table; then a community of 10,000
+//! posts (`BENCH_SEARCH_POSTS`) is written through the store layer and indexed with the
+//! indexer's code, and the index write cost of posts created through the API and the cost and
+//! latency of searches through the gateway go to `bench/results/search.{json,md}`
+//! (`BENCH_SEARCH_ONLY=1` runs that part alone).
+//!
 //! Needs DynamoDB Local (`TEST_DYNAMODB_ENDPOINT`, default port 8001) and the function binaries
 //! (release when all are built, else debug: the counts are the same, the latencies are not). `BENCH_LOG=<file>` keeps the functions' logs.
 
@@ -52,8 +58,8 @@ const WRITES: [&str; 6] = [
     "TransactWriteItems",
     "ExecuteTransaction",
 ];
-/// Functions that run after the request has been answered (the table's stream consumer).
-const ASYNC_CALLERS: [&str; 1] = ["notify"];
+/// Functions that run after the request has been answered (the table's stream consumers).
+const ASYNC_CALLERS: [&str; 2] = ["notify", "search-indexer"];
 /// Times each read is sent for its median latency (only the first is counted).
 const READ_REPEATS: usize = 5;
 /// The name given to requests from this process (the gateway's own stream polling).
@@ -1027,6 +1033,12 @@ async fn main() {
         rows: Vec::new(),
         section: "",
     };
+    // `BENCH_SEARCH_ONLY=1`: only the search at scale (its own results file).
+    if std::env::var("BENCH_SEARCH_ONLY").is_ok_and(|v| v == "1") {
+        let search_report = search_at_scale(&mut m).await;
+        write_search_results(&search_report, build);
+        return;
+    }
 
     // ---------------------------------------------------------------- the world (not measured)
     let admin = stack.admin();
@@ -2019,6 +2031,27 @@ async fn main() {
     )
     .await;
 
+    // ---------------------------------------------------------------- search
+    m.section = "Search";
+    // The small community's posts and chat were indexed from the stream as they were written.
+    m.http(
+        "GET /search/?community=&q= (one word)",
+        &bob_api,
+        "GET",
+        &format!("/api/community/search/?community={cid}&q=content"),
+        None,
+    )
+    .await;
+    m.http(
+        "GET /search/?community=&q= (two words, the last a prefix)",
+        &bob_api,
+        "GET",
+        &format!("/api/community/search/?community={cid}&q=typical%20len"),
+        None,
+    )
+    .await;
+    let search_report = search_at_scale(&mut m).await;
+
     // ---------------------------------------------------------------- results
     for l in listeners {
         l.abort();
@@ -2073,8 +2106,357 @@ async fn main() {
     });
     let md = markdown(&m.rows, audience, &write_check);
     common::write_results("dynamodb_cost", &report, &md);
+    write_search_results(&search_report, build);
     assert!(
         scans.is_empty(),
         "a Scan reached DynamoDB from {scans:?}: no request path may scan"
     );
+}
+
+// ---------------------------------------------------------------- search at scale
+
+/// Posts of the large community (`BENCH_SEARCH_POSTS`, default 10,000).
+const SEARCH_POSTS: usize = 10_000;
+/// Timed runs of each query for its latency percentiles.
+const SEARCH_RUNS: usize = 40;
+
+/// A small deterministic generator (xorshift), so that every run indexes the same text.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A rank from 0 to `n - 1`, low ranks far more likely (about Zipf's law of word use).
+    fn zipf(&mut self, n: usize) -> usize {
+        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
+        ((n as f64).powf(u) - 1.0) as usize
+    }
+}
+
+/// A vocabulary of pronounceable made-up words (stems of their own), most common first.
+fn vocabulary(n: usize) -> Vec<String> {
+    const SYLLABLES: [&str; 24] = [
+        "ka", "lo", "mi", "re", "tu", "sa", "ve", "no", "di", "po", "ga", "ri", "be", "fu", "zo",
+        "te", "la", "mo", "ni", "ke", "su", "ra", "vi", "do",
+    ];
+    (0..n)
+        .map(|i| {
+            let (a, b, c) = (i % 24, (i / 24) % 24, (i / 576) % 24);
+            format!("{}{}{}n", SYLLABLES[a], SYLLABLES[b], SYLLABLES[c])
+        })
+        .collect()
+}
+
+/// A community of [`SEARCH_POSTS`] posts written through the store layer and indexed with the
+/// indexer's own code (`search::index::apply`), straight to DynamoDB Local (not counted); then
+/// the index write cost of posts created through the API (the indexer's work on the stream,
+/// counted), and searches through the gateway: their requests, capacity and latency.
+async fn search_at_scale(m: &mut Meter<'_>) -> Value {
+    use shared::posts::{Post, PostStatus};
+    use shared::search::index::{self, Doc};
+    let stack = m.stack;
+    let n = common::env_usize("BENCH_SEARCH_POSTS", SEARCH_POSTS);
+    let course = stack.course().await;
+    let cid = course.community_id.clone();
+    let mut authors = Vec::new();
+    for _ in 0..5 {
+        authors.push(stack.member(&course).await);
+    }
+    let reader = stack.api(&authors[0]);
+    let db = shared::db::Db {
+        client: stack.ddb.clone(),
+        table: stack.table.clone(),
+    };
+    let words = vocabulary(5000);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let started = Instant::now();
+    let base = chrono::Utc::now() - chrono::Duration::days(30);
+    let posts: Vec<Post> = (0..n)
+        .map(|i| {
+            let title: Vec<&str> = (0..5)
+                .map(|_| words[rng.zipf(words.len())].as_str())
+                .collect();
+            let len = 40 + (rng.next() % 60) as usize;
+            let body: Vec<&str> = (0..len)
+                .map(|_| words[rng.zipf(words.len())].as_str())
+                .collect();
+            let at = base + chrono::Duration::seconds(i as i64 * 60);
+            let id = ulid::Ulid::from_datetime(at.into()).to_string();
+            let author = &authors[i % authors.len()];
+            Post {
+                id: id.clone(),
+                community_id: cid.clone(),
+                root_id: id.clone(),
+                path: id,
+                author_id: author.id.clone(),
+                author_name: author.name.clone(),
+                title: Some(title.join(" ")),
+                content: body.join(" ") + ".",
+                status: PostStatus::Approved,
+                created_at: shared::clock::iso(at),
+                updated_at: shared::clock::iso(at),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let seeded: Vec<shared::db::Item> = posts
+        .iter()
+        .map(|p| shared::store::posts::post_item(p).expect("post item"))
+        .collect();
+    let puts = futures::stream::iter(seeded.chunks(25).map(|chunk| {
+        let db = &db;
+        async move {
+            let mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(
+                            aws_sdk_dynamodb::types::PutRequest::builder()
+                                .set_item(Some(item.clone()))
+                                .build()
+                                .expect("put"),
+                        )
+                        .build()
+                })
+                .collect();
+            while !pending.is_empty() {
+                let out = db
+                    .client
+                    .batch_write_item()
+                    .request_items(&db.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .expect("seed posts");
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&db.table))
+                    .unwrap_or_default();
+            }
+        }
+    }));
+    futures::StreamExt::for_each_concurrent(puts, 8, |f| f).await;
+    let indexed = futures::stream::iter(posts.iter().map(|p| {
+        let db = &db;
+        async move {
+            index::apply(db, None, Some(Doc::Post(Box::new(p.clone()))))
+                .await
+                .expect("index")
+        }
+    }));
+    let reindexed: Vec<index::Reindexed> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(indexed, 8)).await;
+    let postings: usize = reindexed.iter().map(|r| r.written).sum();
+    stack
+        .ddb
+        .update_item()
+        .table_name(&stack.table)
+        .set_key(Some(shared::db::key_item(&shared::keys::community(&cid))))
+        .update_expression("SET post_count = :n")
+        .expression_attribute_values(":n", shared::db::n(n as i64))
+        .send()
+        .await
+        .expect("post count");
+    let seed_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "search: {n} posts, {postings} postings written and indexed in {seed_seconds:.0} s (not counted)"
+    );
+
+    // Index write cost of a post of typical length, created through the API: what the indexer
+    // writes once the stream hands it the new post.
+    let mut per_post = Vec::new();
+    for i in 0..10 {
+        let text: Vec<&str> = (0..70)
+            .map(|_| words[rng.zipf(words.len())].as_str())
+            .collect();
+        let title: Vec<&str> = (0..5)
+            .map(|_| words[rng.zipf(words.len())].as_str())
+            .collect();
+        let api = stack.api(&authors[i % authors.len()]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mark = m.counter.mark();
+        let body = json!({ "community": cid, "title": title.join(" "), "content": text.join(" ") });
+        let mut r = api.post("/api/community/posts/", body.clone()).await;
+        if r.status >= 500 {
+            // A loaded machine may time the function out once: the post is retried (the
+            // window then also holds the failed attempt's requests).
+            r = api.post("/api/community/posts/", body).await;
+        }
+        assert_eq!(r.status, 201, "post: {r:?}");
+        let calls = calls_of(m, mark, "search-indexer", Duration::from_millis(500)).await;
+        let indexer: Vec<&Call> = calls
+            .iter()
+            .filter(|c| c.caller == "search-indexer")
+            .collect();
+        per_post.push(json!({
+            "distinct_words": text.iter().chain(&title).collect::<std::collections::BTreeSet<_>>().len(),
+            "index_requests": indexer.len(),
+            "index_wcu": indexer.iter().map(|c| c.wcu).sum::<f64>(),
+            "post_wcu": calls.iter().filter(|c| c.caller == "posts").map(|c| c.wcu).sum::<f64>(),
+        }));
+    }
+    let avg = |k: &str| {
+        per_post
+            .iter()
+            .map(|p| p[k].as_f64().unwrap_or(0.0))
+            .sum::<f64>()
+            / per_post.len() as f64
+    };
+    let (index_wcu, index_requests, post_wcu) =
+        (avg("index_wcu"), avg("index_requests"), avg("post_wcu"));
+    println!(
+        "search: a post of ~70 words: {index_wcu:.1} WCU in {index_requests:.1} BatchWriteItems to index ({post_wcu:.1} WCU to write the post)"
+    );
+
+    // Searches through the gateway: one counted, then timed.
+    let common_word = &words[0];
+    let mid_word = &words[40];
+    let rare_word = &words[3000];
+    let prefix: String = words[1].chars().take(4).collect();
+    let queries = [
+        ("a common word (in most posts)", common_word.clone()),
+        ("a mid-frequency word", mid_word.clone()),
+        ("a rare word", rare_word.clone()),
+        ("two words", format!("{common_word} {mid_word}")),
+        ("a prefix of 4 letters", prefix),
+        (
+            "three words, the last a prefix",
+            format!("{mid_word} {common_word} {}", &words[2][..3]),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (what, q) in queries {
+        let path = format!(
+            "/api/community/search/?community={cid}&q={}",
+            q.replace(' ', "%20")
+        );
+        let mark = m.counter.mark();
+        let r = reader.get(&path).await;
+        assert_eq!(r.status, 200, "{what}: {r:?}");
+        let calls: Vec<Call> = calls_of(m, mark, "posts", Duration::from_millis(300))
+            .await
+            .into_iter()
+            .filter(|c| c.caller == "posts")
+            .collect();
+        let mut samples = Vec::new();
+        for _ in 0..SEARCH_RUNS {
+            let t = Instant::now();
+            let r = reader.get(&path).await;
+            assert_eq!(r.status, 200);
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let by_op: BTreeMap<String, usize> = calls.iter().fold(BTreeMap::new(), |mut acc, c| {
+            *acc.entry(c.op.clone()).or_default() += 1;
+            acc
+        });
+        rows.push(json!({
+            "query": what,
+            "q": q,
+            "results": r.body["results"].as_array().map_or(0, Vec::len),
+            "has_next": r.body["next"].is_string(),
+            "requests": by_op,
+            "rcu": calls.iter().map(|c| c.rcu).sum::<f64>(),
+            "median_ms": common::median(&samples),
+            "p95_ms": common::percentile(&samples, 95.0),
+        }));
+    }
+    json!({
+        "posts": n,
+        "postings": postings,
+        "postings_per_post": postings as f64 / n as f64,
+        "seeded_in_s": seed_seconds,
+        "runs_per_query": SEARCH_RUNS,
+        "index_write_per_post": {
+            "posts_measured": per_post.len(),
+            "mean_index_wcu": index_wcu,
+            "mean_index_requests": index_requests,
+            "mean_post_wcu": post_wcu,
+            "each": per_post,
+        },
+        "queries": rows,
+    })
+}
+
+fn write_search_results(report: &Value, build: &str) {
+    common::write_results(
+        "search",
+        &json!({
+            "benchmark": "search",
+            "generated_at": shared::clock::iso(chrono::Utc::now()),
+            "machine": common::machine(),
+            "build": build,
+            "report": report,
+        }),
+        &search_markdown(report, build),
+    );
+}
+
+/// Waits until `caller` has made a request since `mark` and then fell quiet for `quiet`
+/// (within 30 s): the calls since `mark`.
+async fn calls_of(m: &Meter<'_>, mark: usize, caller: &str, quiet: Duration) -> Vec<Call> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = 0;
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n = m
+            .counter
+            .since(mark)
+            .iter()
+            .filter(|c| c.caller == caller)
+            .count();
+        if n != seen {
+            seen = n;
+            since = Instant::now();
+        }
+        if (seen > 0 && since.elapsed() >= quiet) || Instant::now() > deadline {
+            return m.counter.since(mark);
+        }
+    }
+}
+
+fn search_markdown(report: &Value, build: &str) -> String {
+    let w = &report["index_write_per_post"];
+    let mut md = format!(
+        "## Search on a community of {} posts\n\nMeasured by `tests/benches/dynamodb_cost.rs` ({build} binaries): {} posts of 40-100 made-up words drawn by Zipf's law from 5,000 (titles of 5), written through the store layer and indexed with the indexer's code ({:.1} postings a post, not counted); then posts created through the API, whose index the indexer writes from the stream, and searches through the local gateway as a member. RCU from the counting proxy; latency over {} runs of each query on one machine (DynamoDB Local, not the service: compare the shapes, not the milliseconds).\n\n",
+        report["posts"],
+        report["posts"],
+        report["postings_per_post"].as_f64().unwrap_or(0.0),
+        report["runs_per_query"],
+    );
+    md.push_str(&format!(
+        "**Index write cost per post** (mean of {}, ~70 words and a title): {:.1} WCU in {:.1} BatchWriteItem calls by `search-indexer` (the post itself: {:.1} WCU).\n\n",
+        w["posts_measured"],
+        w["mean_index_wcu"].as_f64().unwrap_or(0.0),
+        w["mean_index_requests"].as_f64().unwrap_or(0.0),
+        w["mean_post_wcu"].as_f64().unwrap_or(0.0),
+    ));
+    md.push_str("| Query | Results (page) | DynamoDB requests | RCU | median ms | p95 ms |\n| --- | ---: | --- | ---: | ---: | ---: |\n");
+    for q in report["queries"].as_array().into_iter().flatten() {
+        let reqs: Vec<String> = q["requests"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(op, n)| format!("{op} {n}"))
+            .collect();
+        md.push_str(&format!(
+            "| {} | {}{} | {} | {} | {} | {} |\n",
+            q["query"].as_str().unwrap_or(""),
+            q["results"],
+            if q["has_next"] == true {
+                " (+ next)"
+            } else {
+                ""
+            },
+            reqs.join(", "),
+            units(q["rcu"].as_f64().unwrap_or(0.0)),
+            common::ms(q["median_ms"].as_f64().unwrap_or(0.0)),
+            common::ms(q["p95_ms"].as_f64().unwrap_or(0.0)),
+        ));
+    }
+    md
 }

@@ -1,4 +1,5 @@
-//! Routes of `/api/community/posts/...`, `/groups/{id}/posts/` and `/groups/{id}/moderation/`:
+//! Routes of `/api/community/posts/...`, `/groups/{id}/posts/`, `/groups/{id}/moderation/` and
+//! `/search/` (posts and community chat):
 //! parse the request, call its use case in `shared::posts`, map the answer. The use cases load
 //! access, store and queue notifications themselves.
 
@@ -11,6 +12,7 @@ use shared::posts::answers::{self, DuplicateInput};
 use shared::posts::moderation::{self, NoteInput, ReasonInput};
 use shared::posts::reactions::{self, ReactionInput, ReactionType};
 use shared::posts::{self, EditMode, Lane, ListFilter, NewPost, PostKind, THREAD_PAGE};
+use shared::search::{self, SearchQuery};
 use shared::{App, Error, Result};
 use std::collections::HashMap;
 
@@ -45,6 +47,21 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let page = page_params(&query(&req))?;
             ok(&moderation::queue(db, cursors, &caller, &community, &page, now).await?)
         }
+        Endpoint::Search => {
+            let mut q = query(&req);
+            let community = q
+                .get("community")
+                .ok_or_else(|| Error::validation("community", "is required"))?;
+            let community_id = parse_ulid("community", community)?;
+            let page = page_params(&q)?;
+            let query = SearchQuery {
+                community_id,
+                q: q.remove("q"),
+                doc_type: q.remove("type"),
+                page,
+            };
+            ok(&search::search(db, cursors, now, &caller, query).await?)
+        }
     }
 }
 
@@ -57,6 +74,8 @@ enum Endpoint {
     GroupPosts(String),
     Post(String, PostAction),
     ModerationQueue(String),
+    /// `GET search/?community=&q=[&type=][&cursor=]`.
+    Search,
 }
 
 impl Endpoint {
@@ -78,6 +97,8 @@ impl Endpoint {
             }
             (_, ["groups", _, "posts"]) => return Err(Error::MethodNotAllowed("GET, POST")),
             (_, ["groups", _, "moderation"]) => return Err(Error::MethodNotAllowed("GET")),
+            ("GET", ["search"]) => Endpoint::Search,
+            (_, ["search"]) => return Err(Error::MethodNotAllowed("GET")),
             _ => return Err(Error::NotFound("route")),
         })
     }

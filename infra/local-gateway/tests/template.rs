@@ -395,3 +395,36 @@ Resources:
         Some("local-attachmentsbucket")
     );
 }
+
+#[test]
+fn the_search_indexer_reads_posts_and_community_chat_only() {
+    let t = Template::load(&repo_template()).unwrap();
+    let source = t
+        .stream_sources
+        .iter()
+        .find(|s| s.function == "SearchIndexerFunction")
+        .expect("the search indexer reads the stream");
+    assert!(source.report_batch_item_failures);
+    let record = |name: &str, pk: &str, sk: &str| {
+        serde_json::json!({
+            "eventName": name,
+            "dynamodb": { "Keys": { "PK": { "S": pk }, "SK": { "S": sk } } }
+        })
+    };
+    let passes = |e: &serde_json::Value| {
+        source
+            .filters
+            .iter()
+            .any(|f| local_gateway::streams::matches(f, e))
+    };
+    assert!(passes(&record("INSERT", "POST#01P", "META")));
+    assert!(passes(&record("MODIFY", "POST#01P", "META")));
+    assert!(passes(&record("INSERT", "COMMUNITY#01C#CHAT", "MSG#01M")));
+    assert!(!passes(&record("INSERT", "CONV#01V", "MSG#01M")));
+    assert!(!passes(&record("INSERT", "POST#01P", "REACTION#u")));
+    assert!(!passes(&record(
+        "INSERT",
+        "COMMUNITY#01C#SEARCH#ma",
+        "marathon#01P"
+    )));
+}

@@ -148,9 +148,10 @@ pub fn prefix_key(word: &str) -> String {
     shared.chars().take(keep.max(MIN_WORD.min(n))).collect()
 }
 
-/// Whether an indexed stem (with its words) matches the typed prefix `word`.
+/// Whether an indexed stem (with its words) matches the typed last word `word`: as a prefix,
+/// or as the whole word it is (`running` finds `runs`, both stem `run`).
 pub fn prefix_matches(word: &str, stem: &str, words: &[String]) -> bool {
-    stem.starts_with(word) || words.iter().any(|w| w.starts_with(word))
+    stem.starts_with(word) || words.iter().any(|w| w.starts_with(word)) || self::stem(word) == stem
 }
 
 /// Characters of a result's snippet.
@@ -176,7 +177,7 @@ pub fn snippet(text: &str, terms: &[QueryTerm]) -> String {
         let word = fold(&chars[start..i].iter().collect::<String>());
         let hit = terms.iter().any(|t| match t {
             QueryTerm::Exact { stem: s } => &stem(&word) == s,
-            QueryTerm::Prefix { word: p } => word.starts_with(p.as_str()),
+            QueryTerm::Prefix { word: p } => word.starts_with(p.as_str()) || stem(&word) == stem(p),
         });
         if hit {
             first = Some(start);
@@ -295,5 +296,13 @@ mod tests {
             assert!(prefix_matches(typed, &s, &[word.to_string()]), "{typed}");
         }
         assert!(!prefix_matches("learni", "learn", &["learned".into()]));
+        // The last word also finds its other inflections.
+        assert!(prefix_matches("running", "run", &["runs".into()]));
+        assert!(s_key_covers("running", "run"));
+    }
+
+    /// The range read for a typed word holds the postings of the word's own stem.
+    fn s_key_covers(typed: &str, stem: &str) -> bool {
+        stem.starts_with(&prefix_key(typed))
     }
 }

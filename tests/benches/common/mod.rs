@@ -14,7 +14,13 @@ pub fn results_dir() -> PathBuf {
 }
 
 /// The order of the sections in `bench/results/summary.md`.
-const SECTIONS: [&str; 4] = ["dynamodb_cost", "cold_start", "throughput", "load"];
+const SECTIONS: [&str; 5] = [
+    "dynamodb_cost",
+    "search",
+    "cold_start",
+    "throughput",
+    "load",
+];
 
 /// Writes `<name>.json` and `<name>.md`, then rebuilds `summary.md` from every section present.
 pub fn write_results(name: &str, report: &Value, markdown: &str) {

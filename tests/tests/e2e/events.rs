@@ -32,7 +32,18 @@ fn function_for(stack: &Stack, event: &Value) -> Option<String> {
         return template.websocket.routes.get(route).cloned();
     }
     if event["Records"][0]["eventSource"] == "aws:dynamodb" {
-        return template.stream_sources.first().map(|s| s.function.clone());
+        // The stream consumer whose filter criteria let the first record through.
+        let record = &event["Records"][0];
+        return template
+            .stream_sources
+            .iter()
+            .find(|s| {
+                s.filters
+                    .iter()
+                    .any(|f| local_gateway::streams::matches(f, record))
+            })
+            .or(template.stream_sources.first())
+            .map(|s| s.function.clone());
     }
     None
 }

@@ -166,21 +166,39 @@ async fn every_function_accepts_the_events_aws_publishes() {
         }
         fed += 1;
     }
-    let notifier = &template.stream_sources[0].function;
+    // The stream's consumers: the notifier and the search indexer.
+    let mut stream_functions: Vec<String> = template
+        .stream_sources
+        .iter()
+        .map(|s| s.function.clone())
+        .collect();
+    stream_functions.sort();
+    stream_functions.dedup();
+    assert_eq!(stream_functions.len(), 2, "{stream_functions:?}");
     for name in [
         "example-dynamodb-event.json",
         "example-dynamodb-event-null-items.json",
     ] {
-        let r = stack
-            .gateway
-            .invoke(notifier, fixture(&dir, name))
-            .await
-            .unwrap_or_else(|e| panic!("{name} -> {notifier}: {e}"));
-        // Records that are no notification job are no work, not failures.
-        assert_eq!(r["batchItemFailures"], json!([]), "{name}: {r}");
-        fed += 1;
+        for function in &stream_functions {
+            let r = stack
+                .gateway
+                .invoke(function, fixture(&dir, name))
+                .await
+                .unwrap_or_else(|e| panic!("{name} -> {function}: {e}"));
+            // Records that are no notification job, post or chat message are no work, not
+            // failures.
+            assert_eq!(
+                r["batchItemFailures"],
+                json!([]),
+                "{name} -> {function}: {r}"
+            );
+            fed += 1;
+        }
     }
-    assert_eq!(fed, 6 * http_functions.len() + 3 + 2);
+    assert_eq!(
+        fed,
+        6 * http_functions.len() + 3 + 2 * stream_functions.len()
+    );
 }
 
 /// A copy of the template in which `function` lost its `execute-api:ManageConnections` statement.

@@ -18,4 +18,5 @@ mod lms;
 mod metrics;
 mod notifications;
 mod posts;
+mod search;
 mod security;
