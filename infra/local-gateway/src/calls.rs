@@ -300,6 +300,8 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
+    // A HEAD answer's Content-Length is the object's size (S3's HeadObject): it passes through.
+    let head = parts.method == axum::http::Method::HEAD;
     let mut upstream = proxy.client.request(parts.method, url).body(body);
     for (name, value) in &parts.headers {
         if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
@@ -310,7 +312,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         Ok(answer) => {
             let mut out = Response::builder().status(answer.status());
             for (name, value) in answer.headers() {
-                if name != axum::http::header::CONTENT_LENGTH
+                if (head || name != axum::http::header::CONTENT_LENGTH)
                     && name != axum::http::header::TRANSFER_ENCODING
                 {
                     out = out.header(name, value);

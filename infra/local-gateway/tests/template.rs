@@ -34,7 +34,9 @@ fn reads_the_project_template() {
         Some("90")
     );
     assert_eq!(groups.environment["JWKS_URL"].as_deref(), Some(""));
-    assert_eq!(groups.environment["JWT_SECRET"], None);
+    // The keys come from the secret the operator names (no default), never from the template.
+    assert_eq!(groups.environment["KEYS_SECRET_ARN"], None);
+    assert!(!groups.environment.contains_key("JWT_SECRET"));
     assert_eq!(groups.environment["JWT_ISSUER"], None);
 
     let ws = &t.websocket;

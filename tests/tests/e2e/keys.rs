@@ -66,9 +66,10 @@ async fn a_rotation_through_the_secret_breaks_no_token_cursor_or_open_session() 
         .expect("creating the secret in the AWS emulator (is it running? `make test` starts it)");
     let arn = created.arn().expect("an ARN").to_string();
     let stack = Stack::start_with(|cfg| {
-        // The environment keys stay set: the secret must win over them.
-        cfg.env_overrides
-            .insert("KEYS_SECRET_ARN".into(), arn.clone());
+        // As deployed: the functions the template gives the secret get it. The environment keys
+        // stay set: the secret must win over them.
+        cfg.parameter_overrides
+            .insert("KeysSecretArn".into(), arn.clone());
         cfg.env_overrides
             .insert("KEYS_TTL_SECS".into(), TTL_SECS.to_string());
         cfg.env_overrides
@@ -110,6 +111,21 @@ async fn a_rotation_through_the_secret_breaks_no_token_cursor_or_open_session() 
     for (token, which) in [(&under_b, "B"), (&alice.token, "A")] {
         let r = stack.api_with_token(token).get(&members).await;
         assert_eq!(r.status, 200, "a token under key {which}: {r:?}");
+    }
+    // Every function that verifies tokens follows the secret, not only the one asked first.
+    let everywhere = [
+        format!("/api/community/posts/?community={cid}"),
+        format!("/api/community/messages/?community={cid}"),
+        "/api/community/conversations/".to_string(),
+        "/api/community/notifications/".to_string(),
+        "/api/community/attachments/01ARZ3NDEKTSV4RRFFQ69G5FAV/".to_string(),
+    ];
+    for path in &everywhere {
+        let r = stack.api_with_token(&under_b).get(path).await;
+        assert!(
+            r.status != 401 && r.status < 500,
+            "{path} with a token under the new key: {r:?}"
+        );
     }
     let second = stack
         .api(&alice)
@@ -196,8 +212,8 @@ async fn a_rotation_through_the_secret_breaks_no_token_cursor_or_open_session() 
 #[tokio::test]
 async fn a_function_whose_secret_cannot_be_read_does_not_start() {
     let stack = Stack::start_with(|cfg| {
-        cfg.env_overrides.insert(
-            "KEYS_SECRET_ARN".into(),
+        cfg.parameter_overrides.insert(
+            "KeysSecretArn".into(),
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".into(),
         );
     })
