@@ -4,32 +4,13 @@
 
 mod common;
 
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use local_gateway::Throttles;
 use local_gateway::throttle::ThrottleStats;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{config, start};
-
-/// Next text frame (skipping pings), or panics after 5 s.
-async fn next_text<S>(ws: &mut S) -> Value
-where
-    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("no frame in time")
-        {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
+use common::{config, next_text, start};
 
 #[tokio::test]
 async fn over_the_budget_every_kind_of_request_gets_429_and_nothing_runs() {

@@ -8,31 +8,13 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use futures::{SinkExt, StreamExt};
 use local_gateway::{Faults, WsLimits};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use common::{config, start};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use common::{Ws, config, next_text, start};
 
 async fn connect(url: &str) -> Ws {
     tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-/// Next text frame (skipping pings), or panics after 5 s.
-async fn next_text(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("no frame in time")
-        {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
 }
 
 /// Waits for the server's close frame and returns `(code, reason)`.

@@ -4,8 +4,28 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::StreamExt;
 use local_gateway::{Gateway, GatewayConfig};
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A client WebSocket of the tests.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Next text frame (skipping pings), or panics after 5 s.
+pub async fn next_text(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("no frame in time")
+        {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
 
 /// Where cargo put the `echo` example next to this test binary. `cargo test -p local-gateway`
 /// builds it; a run filtered with `--test` does not, hence the staleness check.
