@@ -2208,38 +2208,7 @@ async fn search_at_scale(m: &mut Meter<'_>) -> Value {
         .iter()
         .map(|p| shared::store::posts::post_item(p).expect("post item"))
         .collect();
-    let puts = futures::stream::iter(seeded.chunks(25).map(|chunk| {
-        let db = &db;
-        async move {
-            let mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
-                .iter()
-                .map(|item| {
-                    aws_sdk_dynamodb::types::WriteRequest::builder()
-                        .put_request(
-                            aws_sdk_dynamodb::types::PutRequest::builder()
-                                .set_item(Some(item.clone()))
-                                .build()
-                                .expect("put"),
-                        )
-                        .build()
-                })
-                .collect();
-            while !pending.is_empty() {
-                let out = db
-                    .client
-                    .batch_write_item()
-                    .request_items(&db.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .expect("seed posts");
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&db.table))
-                    .unwrap_or_default();
-            }
-        }
-    }));
-    futures::StreamExt::for_each_concurrent(puts, 8, |f| f).await;
+    stack.put_items(seeded).await;
     let indexed = futures::stream::iter(posts.iter().map(|p| {
         let db = &db;
         async move {
