@@ -27,6 +27,46 @@ pub struct Config {
     pub attachments_bucket: Option<String>,
     /// Largest attachment in bytes (`ATTACHMENT_MAX_BYTES`, default 10 MiB; a template parameter).
     pub attachment_max_bytes: u64,
+    /// Email, when `EMAIL_FROM` is set (a sender address of a verified SES identity).
+    pub email: Option<EmailSettings>,
+    /// Web Push's VAPID key pair and contact, when `VAPID_PRIVATE_KEY` is set.
+    pub vapid: Option<VapidSettings>,
+    /// SNS platform applications for mobile push (`APNS_PLATFORM_APPLICATION_ARN`,
+    /// `FCM_PLATFORM_APPLICATION_ARN`).
+    pub apns_application_arn: Option<String>,
+    pub fcm_application_arn: Option<String>,
+}
+
+/// Where email comes from and where its links go.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// `EMAIL_FROM`, e.g. `Course Community <community@example.edu>`.
+    pub from: String,
+    /// `EMAIL_CONFIGURATION_SET`: its bounce and complaint events suppress addresses.
+    pub configuration_set: Option<String>,
+    /// `WEB_APP_URL`: links in emails go to its `#/...` routes.
+    pub web_app_url: String,
+    /// `API_URL`: the HTTP API with its stage (one-click unsubscribe).
+    pub api_url: String,
+    /// `DIGEST_HOUR_UTC` (0-23, default 7).
+    pub digest_hour: u32,
+}
+
+/// Web Push (VAPID, RFC 8292).
+#[derive(Clone)]
+pub struct VapidSettings {
+    /// `VAPID_PRIVATE_KEY`: the P-256 private key, base64url (the raw 32 bytes).
+    pub private_key: String,
+    /// `VAPID_SUBJECT`: a `mailto:` or `https:` contact for push services.
+    pub subject: String,
+}
+
+impl std::fmt::Debug for VapidSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VapidSettings")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +132,32 @@ impl Config {
                 .ok_or_else(|| ConfigError(format!("{k} must be a positive number"))),
             None => Ok(default),
         };
+        let email = match optional("EMAIL_FROM") {
+            None => None,
+            Some(from) => Some(EmailSettings {
+                from,
+                configuration_set: optional("EMAIL_CONFIGURATION_SET"),
+                web_app_url: optional("WEB_APP_URL")
+                    .ok_or_else(|| ConfigError("WEB_APP_URL is required with EMAIL_FROM".into()))?,
+                api_url: optional("API_URL")
+                    .ok_or_else(|| ConfigError("API_URL is required with EMAIL_FROM".into()))?,
+                digest_hour: match optional("DIGEST_HOUR_UTC") {
+                    Some(v) => v.parse::<u32>().ok().filter(|h| *h < 24).ok_or_else(|| {
+                        ConfigError("DIGEST_HOUR_UTC must be an hour, 0 to 23".into())
+                    })?,
+                    None => 7,
+                },
+            }),
+        };
+        let vapid = optional("VAPID_PRIVATE_KEY").map(|private_key| VapidSettings {
+            private_key,
+            subject: optional("VAPID_SUBJECT").unwrap_or_else(|| "mailto:admin@localhost".into()),
+        });
         Ok(Self {
+            email,
+            vapid,
+            apns_application_arn: optional("APNS_PLATFORM_APPLICATION_ARN"),
+            fcm_application_arn: optional("FCM_PLATFORM_APPLICATION_ARN"),
             attachments_bucket: optional("ATTACHMENTS_BUCKET"),
             attachment_max_bytes: number(
                 "ATTACHMENT_MAX_BYTES",

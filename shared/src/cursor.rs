@@ -1,4 +1,5 @@
-//! Opaque, tamper-proof pagination cursors: the page's last key, bound to the listing it came from
+//! Opaque, tamper-proof pagination cursors (and, with the same keys, other signed tokens:
+//! [`Cursors::seal`]): the page's last key, bound to the listing it came from
 //! and signed with HMAC-SHA256, so a client can neither forge one nor replay it on another listing.
 //! Signed with the current key, accepted under the current or the previous one (a rotation leaves
 //! every cursor in a client's hands working until the previous key is dropped).
@@ -53,6 +54,31 @@ impl Cursors {
             .to_vec()
     }
 
+    /// Signs `payload` for `scope`: a token only the key holder could make (unsubscribe links).
+    pub fn seal(&self, scope: &str, payload: &[u8]) -> String {
+        let mut bytes = self.tag(scope, payload);
+        bytes.extend_from_slice(payload);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The payload of a token [`Cursors::seal`] made for `scope`, under the current or the
+    /// previous key; `None` for anything altered, foreign or malformed.
+    pub fn open(&self, scope: &str, token: &str) -> Option<Vec<u8>> {
+        if token.len() > MAX_CURSOR_LEN {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if bytes.len() <= TAG_LEN {
+            return None;
+        }
+        let (tag, payload) = bytes.split_at(TAG_LEN);
+        self.keys
+            .get()
+            .accepted()
+            .any(|key| mac(key, scope, payload).verify_truncated_left(tag).is_ok())
+            .then(|| payload.to_vec())
+    }
+
     /// Encodes a LastEvaluatedKey (string attributes only, as all our keys are) for `scope`.
     pub fn encode(&self, scope: &str, last_key: &Item) -> String {
         let plain: BTreeMap<&str, &str> = last_key
@@ -60,30 +86,15 @@ impl Cursors {
             .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
             .collect();
         let payload = serde_json::to_vec(&plain).expect("a map of strings serializes");
-        let mut bytes = self.tag(scope, &payload);
-        bytes.extend_from_slice(&payload);
-        URL_SAFE_NO_PAD.encode(bytes)
+        self.seal(scope, &payload)
     }
 
     /// Decodes a cursor given back by a client; anything altered or foreign is a 400.
     pub fn decode(&self, scope: &str, cursor: &str) -> Result<Item> {
         let bad = || Error::BadRequest("cursor is invalid or belongs to another listing".into());
-        if cursor.len() > MAX_CURSOR_LEN {
-            return Err(bad());
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-        if bytes.len() <= TAG_LEN {
-            return Err(bad());
-        }
-        let (tag, payload) = bytes.split_at(TAG_LEN);
-        let keys = self.keys.get();
-        if !keys
-            .accepted()
-            .any(|key| mac(key, scope, payload).verify_truncated_left(tag).is_ok())
-        {
-            return Err(bad());
-        }
-        let plain: BTreeMap<String, String> = serde_json::from_slice(payload).map_err(|_| bad())?;
+        let payload = self.open(scope, cursor).ok_or_else(bad)?;
+        let plain: BTreeMap<String, String> =
+            serde_json::from_slice(&payload).map_err(|_| bad())?;
         Ok(plain
             .into_iter()
             .map(|(k, v)| (k, AttributeValue::S(v)))

@@ -201,6 +201,16 @@ pub fn found(location: &str) -> Result<Response<Body>> {
         .map_err(Error::internal)
 }
 
+/// 303 See Other to `location` (a page of the web app).
+pub fn see_other(location: &str) -> Result<Response<Body>> {
+    Response::builder()
+        .status(303)
+        .header("location", location)
+        .header("cache-control", "no-store")
+        .body(Body::Empty)
+        .map_err(Error::internal)
+}
+
 pub fn no_content() -> Result<Response<Body>> {
     Response::builder()
         .status(204)

@@ -378,6 +378,79 @@ pub fn notification_state(user_id: &str) -> Key {
 
 pub const NOTIFICATION_STATE_SK: &str = "NOTIFICATIONS";
 
+/// `DIGEST#{frequency} / USER#{user_id}`: a user who wants the daily or weekly digest; the
+/// digest run reads one partition per frequency instead of scanning for them.
+pub fn digest_subscriber(frequency: &str, user_id: &str) -> Key {
+    key(digest_subscribers_pk(frequency), format!("USER#{user_id}"))
+}
+
+pub fn digest_subscribers_pk(frequency: &str) -> String {
+    format!("DIGEST#{frequency}")
+}
+
+/// `USER#{user_id} / OUTGOING_EMAIL`: when the user's next email is due, when the last one
+/// went out, the claim of the run sending it, and a counter of what was queued. Its sort key
+/// (like every one below) sorts after `NOTIFICATIONS`, outside the range [`notification_state`]'s
+/// Query reads.
+pub fn email_state(user_id: &str) -> Key {
+    key(user_pk(user_id), EMAIL_STATE_SK)
+}
+
+pub const EMAIL_STATE_SK: &str = "OUTGOING_EMAIL";
+
+/// `USER#{user_id} / OUTGOING_EMAIL#{notification_id}`: a notification waiting for the user's
+/// next email (kept, marked sent, until its TTL).
+pub fn queued_email(user_id: &str, notification_id: &str) -> Key {
+    key(
+        user_pk(user_id),
+        format!("{QUEUED_EMAIL_PREFIX}{notification_id}"),
+    )
+}
+
+pub const QUEUED_EMAIL_PREFIX: &str = "OUTGOING_EMAIL#";
+
+/// How many partitions the due emails are spread over (each run reads them all).
+pub const EMAIL_DUE_SHARDS: u32 = 4;
+
+/// `EMAIL_DUE#{shard} / {due_at}#{user_id}`: a user whose email is due at `due_at` (RFC 3339,
+/// to the second); the sender queries each shard for everything due up to now.
+pub fn email_due(user_id: &str, due_at: &str) -> Key {
+    key(
+        email_due_pk(email_due_shard(user_id)),
+        format!("{due_at}#{user_id}"),
+    )
+}
+
+pub fn email_due_pk(shard: u32) -> String {
+    format!("EMAIL_DUE#{shard}")
+}
+
+pub fn email_due_shard(user_id: &str) -> u32 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(user_id.as_bytes());
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % EMAIL_DUE_SHARDS
+}
+
+/// `EMAIL#{address, lowercased} / SUPPRESSED`: an address that bounced or complained; nothing
+/// is sent to it again.
+pub fn email_suppression(address: &str) -> Key {
+    key(
+        format!("EMAIL#{}", address.to_ascii_lowercase()),
+        "SUPPRESSED",
+    )
+}
+
+/// `USER#{user_id} / SENT_DIGEST#{period}`: the claim of one digest (`daily#2026-12-03`,
+/// `weekly#2026-W49`); a retried run finds it and sends nothing.
+pub fn digest_claim(user_id: &str, period: &str) -> Key {
+    key(user_pk(user_id), format!("SENT_DIGEST#{period}"))
+}
+
+/// `DIGEST_RUN#{period} / DONE`: every digest of the period went out; later runs skip it.
+pub fn digest_run(period: &str) -> Key {
+    key(format!("DIGEST_RUN#{period}"), "DONE")
+}
+
 /// `COMMUNITY#{id}#WATCH / USER#{user_id}`: a user's explicit watch (or mute) of a community;
 /// one Query reads every explicit setting of a community when a post fans out.
 pub fn watch(community_id: &str, user_id: &str) -> Key {

@@ -14,6 +14,7 @@ pub mod connections;
 pub mod conversations;
 pub mod cursor;
 pub mod data_rights;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod ids;
@@ -51,6 +52,8 @@ pub struct App {
     pub push: std::sync::Arc<dyn realtime::Pusher>,
     /// The attachments bucket (presigned uploads and downloads, HeadObject).
     pub files: store::objects::Files,
+    /// SES, when email is configured (`EMAIL_FROM`).
+    pub mailer: Option<email::Mailer>,
 }
 
 impl App {
@@ -72,8 +75,13 @@ impl App {
             None => std::sync::Arc::new(realtime::NoopPusher),
         };
         let files = store::objects::Files::from_sdk(&sdk, config.attachments_bucket.clone());
+        let mailer = config
+            .email
+            .as_ref()
+            .map(|e| email::Mailer::new(&sdk, e.from.clone(), e.configuration_set.clone()));
         Ok(Self {
             files,
+            mailer,
             cursors: cursor::Cursors::rotating(keys.cursor.clone()),
             keys: std::sync::Arc::new(keys),
             config: std::sync::Arc::new(config),
@@ -89,6 +97,15 @@ impl App {
     /// invocation; see [`keyring::Keyring::refresh`]).
     pub async fn refresh_keys(&self) {
         self.keys.refresh().await;
+    }
+
+    /// Email's links and names, when email is configured.
+    pub fn email_config(&self) -> Option<email::EmailConfig> {
+        self.config.email.as_ref().map(|e| email::EmailConfig {
+            web_app_url: e.web_app_url.clone(),
+            api_url: e.api_url.clone(),
+            product: "Course Community".into(),
+        })
     }
 
     /// The current time as the API writes it.

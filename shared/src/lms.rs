@@ -28,6 +28,8 @@ pub struct UserInput {
     pub name: Option<String>,
     pub username: Option<String>,
     pub avatar_url: Option<String>,
+    /// The address email notifications go to (absent: no email is sent to this user).
+    pub email: Option<String>,
 }
 
 fn parse_username(errors: &mut Vec<FieldError>, raw: Option<&str>) -> Option<String> {
@@ -66,6 +68,18 @@ pub async fn upsert_user(
     let avatar_url =
         validate::optional_text(&mut errors, "avatar_url", input.avatar_url.as_deref(), 2048)
             .filter(|u| !u.is_empty());
+    let email = input
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .and_then(|e| match validate::email_address(e) {
+            Ok(()) => Some(e.to_string()),
+            Err(why) => {
+                errors.push(FieldError::new("email", why));
+                None
+            }
+        });
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
@@ -75,6 +89,7 @@ pub async fn upsert_user(
         && u.name == name
         && u.username == username
         && u.avatar_url == avatar_url
+        && u.email == email
     {
         return Ok((u.clone(), false));
     }
@@ -83,6 +98,7 @@ pub async fn upsert_user(
         name,
         username,
         avatar_url,
+        email,
         updated_at: now.into(),
     };
     if store::put_user(db, &user, existing.as_ref()).await? {
@@ -93,6 +109,23 @@ pub async fn upsert_user(
             user.username
         )))
     }
+}
+
+/// The address the LMS gave for a user, if any.
+pub async fn email_of(db: &Db, user_id: &str) -> Result<Option<String>> {
+    Ok(store::user(db, user_id).await?.and_then(|u| u.email))
+}
+
+/// The addresses of many users (one BatchGetItem per 100), for those that have one.
+pub async fn emails_of(
+    db: &Db,
+    user_ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    Ok(store::users(db, user_ids)
+        .await?
+        .into_iter()
+        .filter_map(|u| u.email.map(|e| (u.user_id, e)))
+        .collect())
 }
 
 /// Resolves `@username` to a user id (mentions).

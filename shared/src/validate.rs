@@ -203,3 +203,68 @@ mod tests {
         }
     }
 }
+
+/// An email address as the LMS gives it: `local@domain`, ASCII, no spaces, at most 254
+/// characters, a domain of dot-separated labels. Not a full RFC 5322 parser: what is sent is
+/// checked by SES, and an address that bounces is suppressed.
+pub fn email_address(address: &str) -> std::result::Result<(), &'static str> {
+    const WHY: &str = "must be an email address (name@example.edu)";
+    if address.len() > 254 || !address.is_ascii() {
+        return Err(WHY);
+    }
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Err(WHY);
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b));
+    if local_ok && domain.contains('.') && domain.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(WHY)
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::email_address;
+
+    #[test]
+    fn addresses_the_lms_sends_are_accepted_and_others_refused() {
+        for ok in [
+            "ada@example.edu",
+            "a.b+c@mail.school-x.org",
+            "x_y@sub.example.co.uk",
+        ] {
+            assert!(email_address(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ada",
+            "@example.edu",
+            "ada@",
+            "ada@localhost",
+            "a b@example.edu",
+            "ada@exa mple.edu",
+            "ada@-example.edu",
+            ".ada@example.edu",
+            "a..b@example.edu",
+            "ada@example.edu\r\nBcc: x@y.z",
+            "adä@example.edu",
+        ] {
+            assert!(email_address(bad).is_err(), "{bad:?}");
+        }
+    }
+}

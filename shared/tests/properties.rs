@@ -166,7 +166,7 @@ fn check_every_input(bytes: &[u8]) {
     use shared::chat::{EditInput, SendInput};
     use shared::communities::{CreateCommunity, UpdateCommunity};
     use shared::lms::{CourseInput, EnrollmentInput, UserInput};
-    use shared::notifications::settings::PreferencesInput;
+    use shared::notifications::settings::{State, apply};
     use shared::posts::moderation::{NoteInput, ReasonInput};
     use shared::posts::reactions::ReactionInput;
     use shared::posts::{NewPost, PostEdit};
@@ -183,7 +183,10 @@ fn check_every_input(bytes: &[u8]) {
     check_body!(bytes, UserInput);
     check_body!(bytes, CourseInput);
     check_body!(bytes, EnrollmentInput);
-    check_body!(bytes, PreferencesInput);
+    check_body!(bytes, serde_json::Value, |v: serde_json::Value| apply(
+        &mut State::default(),
+        &v
+    ));
     check_body!(bytes, EditInput, |e: EditInput| e.parse().map(|text| {
         assert!(!text.is_empty() && text.chars().count() <= MAX_MESSAGE);
         assert_eq!(text.trim(), text);

@@ -10,10 +10,14 @@ use shared::notifications::{self, settings};
 use shared::{App, Error, Result};
 
 pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
-    let caller = principal(&app, &req)?;
-    let now = app.clock.now();
     let segments = http::segments(&req);
     let path: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // The one route without a sign-in: the link of an email.
+    if path.as_slice() == ["notifications", "unsubscribe"] {
+        return unsubscribe(&app, &req).await;
+    }
+    let caller = principal(&app, &req)?;
+    let now = app.clock.now();
     let db = &app.db;
     let me = caller.user_id.as_str();
     match (req.method().as_str(), path.as_slice()) {
@@ -31,8 +35,8 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         }
         ("GET", ["notifications", "preferences"]) => ok(&settings::preferences(db, me).await?),
         ("PUT" | "PATCH", ["notifications", "preferences"]) => {
-            let input = json_body(&req)?;
-            ok(&settings::set_preferences(db, me, input).await?)
+            let body: serde_json::Value = json_body(&req)?;
+            ok(&settings::set_preferences(db, me, body).await?)
         }
         (_, ["notifications"] | ["notifications", "unread-count"]) => {
             Err(Error::MethodNotAllowed("GET"))
@@ -95,5 +99,36 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 6, "expected a sample per route, found {seen}");
+    }
+}
+
+/// `notifications/unsubscribe/?token=`: `POST` (RFC 8058 one-click, or the web app's button)
+/// unsubscribes; `GET` (a person following the link) changes nothing and sends them to the
+/// web app's page, which asks before it posts. A signed-in caller may only use their own link.
+async fn unsubscribe(app: &App, req: &Request) -> Result<Response<Body>> {
+    let token = query(req).remove("token").unwrap_or_default();
+    match req.method().as_str() {
+        "POST" => {
+            let caller = match req.headers().get("authorization") {
+                Some(_) => Some(principal(app, req)?.user_id),
+                None => None,
+            };
+            ok(&shared::email::unsubscribe::unsubscribe(
+                &app.db,
+                &app.cursors,
+                &token,
+                caller.as_deref(),
+            )
+            .await?)
+        }
+        "GET" => match &app.config.email {
+            Some(email) => http::see_other(&format!(
+                "{}/#/unsubscribe?token={}",
+                email.web_app_url.trim_end_matches('/'),
+                token
+            )),
+            None => Err(Error::NotFound("route")),
+        },
+        _ => Err(Error::MethodNotAllowed("GET, POST")),
     }
 }

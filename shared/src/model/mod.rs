@@ -130,6 +130,10 @@ pub struct User {
     pub username: String,
     #[serde(default)]
     pub avatar_url: Option<String>,
+    /// Where email notifications go: given by the LMS, never by the user's own clients, and
+    /// shown to no one but the LMS and the data-rights export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub updated_at: String,
 }
 

@@ -280,11 +280,171 @@ pub struct WatchRow {
     pub updated_at: String,
 }
 
-/// The per-user state item: unread count and the types the user turned off.
+/// The channels a notification can reach its recipient by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The notification list, the unread count and the live `notification` event.
+    InApp,
+    Email,
+    Push,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::InApp, Channel::Email, Channel::Push];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::InApp => "in_app",
+            Channel::Email => "email",
+            Channel::Push => "push",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether `kind` reaches a user by this channel when they never chose: everything in the
+    /// app; by email what is about the user themselves (mentions, replies to them, the outcome of
+    /// their posts and answers) and what staff announce; by push what wants an answer soon.
+    pub fn default_for(self, kind: Kind) -> bool {
+        match self {
+            Channel::InApp => true,
+            Channel::Email => matches!(
+                kind,
+                Kind::NewMention
+                    | Kind::NewReply
+                    | Kind::AnswerAccepted
+                    | Kind::AnswerEndorsed
+                    | Kind::MarkedDuplicate
+                    | Kind::PostApproved
+                    | Kind::PostRejected
+                    | Kind::Announcement
+                    | Kind::NewDirectMessage
+            ),
+            Channel::Push => matches!(
+                kind,
+                Kind::NewMention | Kind::NewReply | Kind::NewDirectMessage | Kind::Announcement
+            ),
+        }
+    }
+}
+
+/// Which channels one notification type reaches a user by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channels {
+    pub in_app: bool,
+    pub email: bool,
+    pub push: bool,
+}
+
+impl Channels {
+    pub fn get(self, channel: Channel) -> bool {
+        match channel {
+            Channel::InApp => self.in_app,
+            Channel::Email => self.email,
+            Channel::Push => self.push,
+        }
+    }
+
+    pub fn any(self) -> bool {
+        self.in_app || self.email || self.push
+    }
+}
+
+/// How often a user gets a digest email of their communities' activity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Digest {
+    #[default]
+    Off,
+    Daily,
+    Weekly,
+}
+
+impl Digest {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Digest::Off => "off",
+            Digest::Daily => "daily",
+            Digest::Weekly => "weekly",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Digest::Off, Digest::Daily, Digest::Weekly]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// A user's row among the subscribers of one digest frequency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestSubscriber {
+    pub user_id: String,
+}
+
+/// One channel a user set for one type, against its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelChoice {
+    pub kind: Kind,
+    pub channel: Channel,
+    pub on: bool,
+}
+
+/// The per-user state item: unread count and the user's notification preferences.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     #[serde(default)]
     pub unread: i64,
+    /// Types whose in-app notifications the user turned off (the first preferences, kept as
+    /// they were stored).
     #[serde(default)]
     pub disabled_types: Vec<Kind>,
+    /// The email and push choices that differ from the defaults.
+    #[serde(default)]
+    pub choices: Vec<ChannelChoice>,
+    #[serde(default)]
+    pub digest: Digest,
+}
+
+impl State {
+    /// Whether `kind` reaches the user by `channel`.
+    pub fn wants(&self, kind: Kind, channel: Channel) -> bool {
+        if channel == Channel::InApp {
+            return !self.disabled_types.contains(&kind);
+        }
+        self.choices
+            .iter()
+            .rev()
+            .find(|c| c.kind == kind && c.channel == channel)
+            .map_or_else(|| channel.default_for(kind), |c| c.on)
+    }
+
+    pub fn channels(&self, kind: Kind) -> Channels {
+        Channels {
+            in_app: self.wants(kind, Channel::InApp),
+            email: self.wants(kind, Channel::Email),
+            push: self.wants(kind, Channel::Push),
+        }
+    }
+
+    /// Sets one choice, keeping only choices that differ from the defaults.
+    pub fn set(&mut self, kind: Kind, channel: Channel, on: bool) {
+        if channel == Channel::InApp {
+            self.disabled_types.retain(|k| *k != kind);
+            if !on {
+                self.disabled_types.push(kind);
+                self.disabled_types.sort();
+            }
+            return;
+        }
+        self.choices
+            .retain(|c| !(c.kind == kind && c.channel == channel));
+        if on != channel.default_for(kind) {
+            self.choices.push(ChannelChoice { kind, channel, on });
+            self.choices.sort_by_key(|c| (c.kind, c.channel));
+        }
+    }
 }

@@ -31,6 +31,9 @@ pub struct Notifier<'a> {
     pub retention_days: u32,
     /// Recipients one invocation handles; more are split into part items.
     pub part_size: usize,
+    /// Email is configured: notifications whose type a recipient gets by email are queued
+    /// for their next email (`email::immediate`).
+    pub email: bool,
 }
 
 /// What one invocation did with one job item.
@@ -41,6 +44,8 @@ pub struct Report {
     pub written: usize,
     /// Found already written (a retried delivery).
     pub already_delivered: usize,
+    /// Queued for the recipients' next emails.
+    pub emails_queued: usize,
     /// Recipients who turned the type off.
     pub opted_out: usize,
     /// Part items queued for the rest of a large fan-out.
@@ -525,10 +530,16 @@ pub async fn deliver(
     }
     let users: Vec<String> = deliveries.iter().map(|d| d.user_id.clone()).collect();
     let states = store::states(db, &users).await?;
-    let (kept, opted): (Vec<Delivery>, Vec<Delivery>) = deliveries.into_iter().partition(|d| {
-        !states
+    let default_state = crate::model::notification::State::default();
+    let channels_of = |d: &Delivery| {
+        states
             .get(&d.user_id)
-            .is_some_and(|s| s.disabled_types.contains(&d.kind))
+            .unwrap_or(&default_state)
+            .channels(d.kind)
+    };
+    let (kept, opted): (Vec<Delivery>, Vec<Delivery>) = deliveries.into_iter().partition(|d| {
+        let c = channels_of(d);
+        c.in_app || (n.email && c.email)
     });
     report.opted_out = opted.len();
     let ctx = Context::load(db, job).await?;
@@ -537,13 +548,23 @@ pub async fn deliver(
         .unwrap_or_else(|_| now.timestamp());
     let ttl = created + i64::from(n.retention_days) * 86_400;
     let staff = staff_among(db, job, &kept, now).await?;
-    let notifications: Vec<Notification> = kept
-        .iter()
-        .map(|d| {
-            let reveals = staff.contains(&d.user_id) || d.user_id == job.actor.id;
-            render(job, d, &ctx, reveals)
-        })
-        .collect();
+    let mut by_email = Vec::new();
+    let mut notifications = Vec::new();
+    for d in &kept {
+        let reveals = staff.contains(&d.user_id) || d.user_id == job.actor.id;
+        let notification = render(job, d, &ctx, reveals);
+        let c = channels_of(d);
+        if n.email && c.email {
+            by_email.push(notification.clone());
+        }
+        if c.in_app {
+            notifications.push(notification);
+        }
+    }
+    if !by_email.is_empty() {
+        crate::email::immediate::queue(db, &by_email, now).await?;
+        report.emails_queued = by_email.len();
+    }
     let chunks: Vec<Vec<Notification>> = notifications
         .chunks(RECIPIENTS_PER_TRANSACTION)
         .map(<[Notification]>::to_vec)

@@ -10,8 +10,8 @@
 //!   moderate it for a flag: the notification stays in the list (the unread count and
 //!   mark-as-read keep working) but shows no text of the community, the object or the actor.
 //!
-//! Every future channel (email, push) renders through [`texts`] at the moment it sends, after
-//! the same checks, and sends nothing for a hidden or deleted object.
+//! Email and push render through [`sendable`] at the moment they send, after the same checks,
+//! and send nothing for a hidden or deleted object.
 
 use super::jobs::snippet;
 use crate::access::{Access, Action};
@@ -223,8 +223,38 @@ pub async fn render(
     now: DateTime<Utc>,
     list: Vec<Notification>,
 ) -> Result<Vec<Notification>> {
+    Ok(render_live(db, reader, now, list)
+        .await?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect())
+}
+
+/// What an email or a push may say now: the notifications rendered as [`render`] does, without
+/// those whose object is gone or no longer visible to the reader, and those of communities the
+/// reader lost. Nothing is sent for those.
+pub async fn sendable(
+    db: &Db,
+    reader: &Principal,
+    now: DateTime<Utc>,
+    list: Vec<Notification>,
+) -> Result<Vec<Notification>> {
+    Ok(render_live(db, reader, now, list)
+        .await?
+        .into_iter()
+        .filter_map(|(n, visible)| visible.then_some(n))
+        .collect())
+}
+
+/// Renders each notification, with whether its object is there for the reader to see.
+async fn render_live(
+    db: &Db,
+    reader: &Principal,
+    now: DateTime<Utc>,
+    list: Vec<Notification>,
+) -> Result<Vec<(Notification, bool)>> {
     if list.is_empty() {
-        return Ok(list);
+        return Ok(Vec::new());
     }
     let communities: Vec<String> = list
         .iter()
@@ -279,7 +309,8 @@ pub async fn render(
                 }
                 _ => true,
             };
-            show(n, &title, live, reveals)
+            let visible = !matches!(live, Live::Hidden | Live::Gone(_));
+            (show(n, &title, live, reveals), visible)
         })
         .collect())
 }

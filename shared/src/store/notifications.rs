@@ -395,3 +395,27 @@ pub async fn targets(
     }
     Ok((live_posts, live_messages))
 }
+
+/// How many notifications a user got after `since_id` (a ULID of that moment): one Query
+/// that counts (`Select: COUNT`) the user's notification partition from there.
+pub async fn count_since(db: &Db, user_id: &str, since_id: &str) -> Result<i64> {
+    let mut count = 0i64;
+    let mut start = None;
+    loop {
+        let out = db
+            .query()
+            .key_condition_expression("PK = :pk AND SK > :since")
+            .expression_attribute_values(":pk", s(keys::notifications_pk(user_id)))
+            .expression_attribute_values(":since", s(since_id))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        count += i64::from(out.count);
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(count);
+        }
+    }
+}

@@ -912,3 +912,40 @@ pub async fn add_note(db: &Db, note: &Note) -> Result<NoteAdded> {
         Err(e) => Err(sdk(e)),
     }
 }
+
+/// A community's approved top-level posts created after `since_id` (a ULID of that moment),
+/// newest first, at most `limit` (one Query on GSI1 of the approved lane: the unpinned range
+/// from `since_id`, and the pinned ones, few, filtered by id).
+pub async fn approved_since(
+    db: &Db,
+    community_id: &str,
+    since_id: &str,
+    limit: usize,
+) -> Result<Vec<Post>> {
+    let out = db
+        .query()
+        .index_name(GSI1)
+        .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :lo AND :hi")
+        .expression_attribute_values(
+            ":pk",
+            s(keys::post_listing_pk(community_id, Lane::Approved.as_str())),
+        )
+        .expression_attribute_values(":lo", s(format!("0#{since_id}")))
+        .expression_attribute_values(":hi", s("1#~"))
+        .scan_index_forward(false)
+        .send()
+        .await
+        .map_err(sdk)?;
+    let mut posts: Vec<Post> = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(super::db::from_item::<Post>)
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|p| p.id.as_str() > since_id && !p.is_deleted)
+        .collect();
+    posts.sort_by(|a, b| b.id.cmp(&a.id));
+    posts.truncate(limit);
+    Ok(posts)
+}

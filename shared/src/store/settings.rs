@@ -1,9 +1,10 @@
-//! Watching and muting communities, and the per-user rate-limit windows.
+//! Watching and muting communities, notification preferences and digest subscribers, and the
+//! per-user rate-limit windows.
 
-use super::db::{Db, n, owned_by, s, sdk, to_item};
+use super::db::{Db, TxOutcome, delete_of, from_item, n, owned_by, s, sdk, to_item, update_of};
 use crate::error::Result;
 use crate::keys;
-use crate::model::notification::WatchRow;
+use crate::model::notification::{Digest, DigestSubscriber, State, WatchRow};
 
 pub async fn watch(db: &Db, community_id: &str, user_id: &str) -> Result<Option<WatchRow>> {
     db.get(&keys::watch(community_id, user_id)).await
@@ -57,4 +58,81 @@ pub async fn count_attempt(
         Err(e) if super::db::is_condition_failed(&e) => Ok(false),
         Err(e) => Err(sdk(e)),
     }
+}
+
+/// Stores a user's preferences (one TransactWriteItems): the lists on the state item, leaving
+/// its counter, and the user's row among the digest subscribers moved when the frequency
+/// changed.
+pub async fn set_preferences(
+    db: &Db,
+    user_id: &str,
+    state: &State,
+    previous_digest: Digest,
+) -> Result<()> {
+    let mut tx = db.tx();
+    tx.update(
+        None,
+        update_of(&keys::notification_state(user_id))
+            .update_expression("SET disabled_types = :d, choices = :c, digest = :g, user_id = :u")
+            .expression_attribute_values(
+                ":d",
+                serde_dynamo::to_attribute_value(&state.disabled_types)?,
+            )
+            .expression_attribute_values(":c", serde_dynamo::to_attribute_value(&state.choices)?)
+            .expression_attribute_values(":g", s(state.digest.as_str()))
+            .expression_attribute_values(":u", s(user_id)),
+    )?;
+    if previous_digest != state.digest {
+        if previous_digest != Digest::Off {
+            tx.delete(
+                None,
+                delete_of(&keys::digest_subscriber(previous_digest.as_str(), user_id)),
+            )?;
+        }
+        if state.digest != Digest::Off {
+            let row = DigestSubscriber {
+                user_id: user_id.to_string(),
+            };
+            tx.put(owned_by(
+                to_item(
+                    &keys::digest_subscriber(state.digest.as_str(), user_id),
+                    &row,
+                )?,
+                user_id,
+            ))?;
+        }
+    }
+    match db.run(tx).await? {
+        TxOutcome::Done => Ok(()),
+        TxOutcome::Refused(_) => Err(crate::error::Error::internal(
+            "preferences refused without a condition",
+        )),
+    }
+}
+
+/// One page of the users who want a digest of `frequency` (one Query of 1 MB at most).
+pub async fn digest_subscribers(
+    db: &Db,
+    frequency: Digest,
+    start: Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) -> Result<(
+    Vec<String>,
+    Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+)> {
+    let out = db
+        .query()
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", s(keys::digest_subscribers_pk(frequency.as_str())))
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(sdk)?;
+    let users = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item::<DigestSubscriber>)
+        .map(|r| r.map(|r| r.user_id))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((users, out.last_evaluated_key))
 }

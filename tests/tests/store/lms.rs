@@ -10,6 +10,7 @@ fn user(id: &str, username: &str) -> User {
         name: id.into(),
         username: username.into(),
         avatar_url: None,
+        email: None,
         updated_at: "2026-11-23T10:00:00.000Z".into(),
     }
 }
