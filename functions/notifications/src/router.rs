@@ -71,37 +71,6 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    /// Every sample HTTP event in `events/notifications/` is an HTTP API (payload 2.0) request
-    /// for one of this function's routes.
-    #[test]
-    fn every_sample_http_event_is_a_request_for_a_notifications_route() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/notifications");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(dir).expect("events/notifications exists") {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            if text.contains("\"Records\"") {
-                continue;
-            }
-            let req = lambda_http::request::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let segments = shared::http::segments(&req);
-            assert!(
-                matches!(
-                    segments.first().map(String::as_str),
-                    Some("notifications" | "groups")
-                ),
-                "{}: {segments:?}",
-                path.display()
-            );
-            seen += 1;
-        }
-        assert!(seen >= 6, "expected a sample per route, found {seen}");
-    }
-}
-
 /// `notifications/unsubscribe/?token=`: `POST` (RFC 8058 one-click, or the web app's button)
 /// unsubscribes; `GET` (a person following the link) changes nothing and sends them to the
 /// web app's page, which asks before it posts. A signed-in caller may only use their own link.
@@ -130,5 +99,36 @@ async fn unsubscribe(app: &App, req: &Request) -> Result<Response<Body>> {
             None => Err(Error::NotFound("route")),
         },
         _ => Err(Error::MethodNotAllowed("GET, POST")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every sample HTTP event in `events/notifications/` is an HTTP API (payload 2.0) request
+    /// for one of this function's routes.
+    #[test]
+    fn every_sample_http_event_is_a_request_for_a_notifications_route() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/notifications");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("events/notifications exists") {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("\"Records\"") {
+                continue;
+            }
+            let req = lambda_http::request::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let segments = shared::http::segments(&req);
+            assert!(
+                matches!(
+                    segments.first().map(String::as_str),
+                    Some("notifications" | "groups")
+                ),
+                "{}: {segments:?}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 6, "expected a sample per route, found {seen}");
     }
 }

@@ -117,7 +117,7 @@ fn kind_of(name: &str) -> Option<Kind> {
 /// Applies a change to `state`. The body is any subset of
 /// `{"types": {type: {channel: bool}}, "digest": "off" | "daily" | "weekly"}`; the first form
 /// (`{type: bool}` at the top level) still turns a type's in-app notifications on or off.
-/// Anything unknown is a 422 naming it, and nothing is applied.
+/// A `null` changes nothing. Anything unknown is a 422 naming it, and nothing is applied.
 pub fn apply(state: &mut State, body: &serde_json::Value) -> Result<()> {
     let Some(fields) = body.as_object() else {
         return Err(Error::BadRequest("the body must be a JSON object".into()));
@@ -125,7 +125,7 @@ pub fn apply(state: &mut State, body: &serde_json::Value) -> Result<()> {
     let mut errors = Vec::new();
     let mut changes: Vec<(Kind, Channel, bool)> = Vec::new();
     let mut digest = None;
-    for (name, value) in fields {
+    for (name, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
         match (name.as_str(), value) {
             ("types", serde_json::Value::Object(types)) => {
                 for (type_name, channels) in types {
@@ -141,7 +141,7 @@ pub fn apply(state: &mut State, body: &serde_json::Value) -> Result<()> {
                         ));
                         continue;
                     };
-                    for (channel_name, on) in channels {
+                    for (channel_name, on) in channels.iter().filter(|(_, v)| !v.is_null()) {
                         let field = format!("types.{type_name}.{channel_name}");
                         match (Channel::parse(channel_name), on.as_bool()) {
                             (None, _) => errors.push(FieldError::new(

@@ -476,19 +476,46 @@ async fn preferences_and_mutes_turn_notifications_off() {
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.body["new_post"], false);
-    assert_eq!(r.body["new_mention"], true);
+    assert_eq!(r.body["types"]["new_post"]["in_app"], false);
+    assert_eq!(r.body["types"]["new_mention"]["in_app"], true);
+    // The defaults: mentions by email and push, new posts in the app only; no digest.
+    assert_eq!(r.body["types"]["new_mention"]["email"], true);
+    assert_eq!(r.body["types"]["new_mention"]["push"], true);
+    assert_eq!(r.body["types"]["new_post"]["email"], false);
+    assert_eq!(r.body["digest"], "off");
+    assert_eq!(r.body["email"]["address_known"], false);
     assert_eq!(
         api.get(&format!("{NOTIFICATIONS}/preferences/")).await.body,
         r.body
     );
+    // Per channel, and the digest frequency.
     let r = api
-        .put(
+        .patch(
             &format!("{NOTIFICATIONS}/preferences/"),
-            json!({ "new_pots": false }),
+            json!({ "types": { "new_post": { "email": true }, "new_reply": { "push": false } }, "digest": "weekly" }),
         )
         .await;
-    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["types"]["new_post"]["email"], true);
+    assert_eq!(r.body["types"]["new_post"]["in_app"], false);
+    assert_eq!(r.body["types"]["new_reply"]["push"], false);
+    assert_eq!(r.body["digest"], "weekly");
+    let before = api.get(&format!("{NOTIFICATIONS}/preferences/")).await.body;
+    for bad in [
+        json!({ "new_pots": false }),
+        json!({ "types": { "new_post": { "sms": true } }, "digest": "daily" }),
+        json!({ "digest": "hourly", "new_post": true }),
+    ] {
+        let r = api
+            .put(&format!("{NOTIFICATIONS}/preferences/"), bad.clone())
+            .await;
+        assert_eq!(r.status, 422, "{bad}: {r:?}");
+    }
+    assert_eq!(
+        api.get(&format!("{NOTIFICATIONS}/preferences/")).await.body,
+        before,
+        "a refused change changes nothing"
+    );
     // The moderator mutes the community.
     let muted = watch(&stack, &moderator, &course, false).await;
     assert_eq!(muted["watching"], false);
