@@ -1,4 +1,5 @@
-//! Test function for the gateway's own tests: echoes events, sleeps, fails or crashes on request.
+//! Test function for the gateway's own tests: echoes events, sleeps, fails or crashes on request
+//! (any event other than an HTTP, WebSocket or authorizer one fails with `"fail": true`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -142,6 +143,9 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         .is_some()
     {
         websocket(event).await
+    } else if event["fail"] == true {
+        // Any other event (a scheduled one's `Input`, say) asks for a failure this way.
+        Err("requested failure".into())
     } else {
         Ok(event)
     }

@@ -13,6 +13,8 @@ pub mod http_api;
 pub mod iam;
 pub mod routes;
 pub mod runtime;
+pub mod schedules;
+pub mod sns;
 mod state;
 pub mod stream_stats;
 pub mod streams;
