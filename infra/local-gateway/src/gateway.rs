@@ -433,6 +433,12 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        let subscriptions = std::mem::take(&mut *self.app.sns_subscriptions.lock().unwrap());
+        if let Some(endpoint) = &self.app.cfg.aws_endpoint
+            && !subscriptions.is_empty()
+        {
+            crate::sns::unsubscribe_blocking(endpoint, &self.app.cfg.region, &subscriptions);
+        }
         let _ = self.stop.send(true);
         for s in &self.servers {
             s.abort();

@@ -219,6 +219,43 @@ pub(crate) async fn unsubscribe_all(endpoint: &str, region: &str, arns: &[String
     }
 }
 
+/// Removes the gateway's subscriptions without an async runtime (a gateway dropped without
+/// [`crate::Gateway::shutdown`]): plain HTTP/1.1 requests, each given a second at most.
+pub(crate) fn unsubscribe_blocking(endpoint: &str, region: &str, arns: &[String]) {
+    use std::io::{Read, Write};
+    let Some(authority) = endpoint
+        .strip_prefix("http://")
+        .map(|r| r.split('/').next().unwrap_or(r).to_string())
+    else {
+        return;
+    };
+    let Some(addr) = std::net::ToSocketAddrs::to_socket_addrs(&authority)
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        return;
+    };
+    for arn in arns {
+        let body = form_body(&[
+            ("Action", "Unsubscribe"),
+            ("Version", "2010-03-31"),
+            ("SubscriptionArn", arn),
+        ]);
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {authority}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=local/20260101/{region}/sns/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let timeout = Duration::from_secs(1);
+        if let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) {
+            let _ = stream.set_read_timeout(Some(timeout));
+            let _ = stream.set_write_timeout(Some(timeout));
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read(&mut [0u8; 512]);
+            }
+        }
+    }
+}
+
 /// Lambda's SNS event for one HTTP notification.
 pub fn lambda_event(notification: &Value, subscription_arn: &str) -> Value {
     let s = |k: &str| notification.get(k).cloned().unwrap_or(Value::Null);
