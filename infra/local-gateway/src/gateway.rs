@@ -400,6 +400,28 @@ impl Gateway {
             .map_err(|e| Error::Config(format!("{function}: bad response: {e}")))
     }
 
+    /// Runs a schedule now, once, as `POST /@gateway/schedules/{id}` does (`id`: the event name,
+    /// or `Function.Event`), and answers the function's output.
+    pub async fn run_schedule(&self, id: &str) -> Result<Value, Error> {
+        let index = crate::schedules::find(&self.app.template.schedules, id)
+            .map_err(|e| Error::Config(format!("schedule {id}: {e:?}")))?;
+        let out = crate::schedules::run_now(&self.app, index)
+            .await
+            .map_err(|e| Error::Config(format!("schedule {id}: {e}")))?;
+        serde_json::from_slice(&out)
+            .map_err(|e| Error::Config(format!("schedule {id}: bad response: {e}")))
+    }
+
+    /// The ARN of a template topic (by logical id) locally: what `!Ref` to it gives.
+    pub fn topic_arn(&self, logical_id: &str) -> Option<String> {
+        self.app
+            .template
+            .topics
+            .iter()
+            .any(|t| t == logical_id)
+            .then(|| crate::template::local_topic_arn(&self.app.cfg.region, logical_id))
+    }
+
     /// Closes WebSocket connections (1001, with `$disconnect`), stops serving and kills every function.
     pub async fn shutdown(mut self) {
         self.app.ws.close_all();

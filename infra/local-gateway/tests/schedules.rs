@@ -293,6 +293,11 @@ async fn a_schedule_runs_on_request_with_its_event_and_answers_the_output() {
     );
     assert_eq!(recorded["event"], out);
 
+    // The same from Rust.
+    let out = t.gw.run_schedule("Nightly").await.unwrap();
+    assert_eq!(out, json!({"job": "nightly"}));
+    assert!(t.gw.run_schedule("Failing").await.is_err());
+
     // With an Input: exactly that.
     let r = c.post(format!("{control}/Nightly")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -328,8 +333,8 @@ async fn a_schedule_runs_on_request_with_its_event_and_answers_the_output() {
             .clone()
     };
     assert_eq!(by_id("Ticker.EveryMinute")["runs"], 1);
-    assert_eq!(by_id("Failing")["runs"], 1);
-    assert_eq!(by_id("Failing")["failures"], 1);
+    assert_eq!(by_id("Failing")["runs"], 2);
+    assert_eq!(by_id("Failing")["failures"], 2);
     assert_eq!(by_id("Paused")["runs"], 0);
     t.gw.shutdown().await;
 }

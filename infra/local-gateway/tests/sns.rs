@@ -65,6 +65,11 @@ async fn a_message_published_to_the_topic_reaches_the_subscribed_function() {
         "arn:aws:sns:us-east-1:123456789012:local-gatewaytestevents"
     );
     assert_eq!(t.gw.template().sns_sources[0].topic_arn, topic);
+    assert_eq!(
+        t.gw.topic_arn("GatewayTestEvents").as_deref(),
+        Some(topic.as_str())
+    );
+    assert_eq!(t.gw.topic_arn("Bounces"), None);
 
     // `!Ref` and `!GetAtt` of the topic, as the function sees them.
     let env = t.gw.function_env("Bounces").unwrap();
