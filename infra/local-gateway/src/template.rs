@@ -594,6 +594,11 @@ impl Template {
             .ok_or_else(|| err(format!("no {key}")))?;
         let schedule = crate::schedules::Expression::parse(&expression)
             .map_err(|e| err(format!("{expression}: {e}")))?;
+        if let Some(zone) = p("ScheduleExpressionTimezone").and_then(|v| self.resolve_scalar(v))
+            && !matches!(zone.as_str(), "UTC" | "Etc/UTC")
+        {
+            tracing::warn!(%function, schedule = %name, %zone, "the local gateway runs schedules in UTC, not in their ScheduleExpressionTimezone");
+        }
         let input = p("Input").and_then(|v| self.resolve_scalar(v));
         if let Some(i) = &input {
             serde_json::from_str::<serde_json::Value>(i)
