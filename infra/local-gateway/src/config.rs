@@ -139,6 +139,9 @@ pub struct GatewayConfig {
     /// Run the template's `Type: Schedule` / `ScheduleV2` events on their timers (on by
     /// default, off in [`GatewayConfig::for_tests`]); they can be run on request either way.
     pub run_schedules: bool,
+    /// Delays before the retries of a failed asynchronous invocation (schedule runs, SNS
+    /// messages): Lambda's two retries, after 1 and then 2 minutes.
+    pub async_retry_delays: Vec<Duration>,
 }
 
 /// The workspace root: the nearest directory, from the current one upwards, holding
@@ -206,6 +209,7 @@ impl Default for GatewayConfig {
             stream_poll_interval: Duration::from_millis(100),
             calls_log: None,
             run_schedules: true,
+            async_retry_delays: crate::schedules::ASYNC_RETRY_DELAYS.to_vec(),
         }
     }
 }
@@ -309,6 +313,11 @@ impl GatewayConfig {
     /// Runs the schedules on their timers (see [`GatewayConfig::run_schedules`]).
     pub fn run_schedules(mut self, run: bool) -> Self {
         self.run_schedules = run;
+        self
+    }
+    /// Delays before the retries of a failed asynchronous invocation (one retry per delay).
+    pub fn async_retry_delays(mut self, delays: Vec<Duration>) -> Self {
+        self.async_retry_delays = delays;
         self
     }
     /// Discards function output.

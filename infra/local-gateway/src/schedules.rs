@@ -358,7 +358,8 @@ async fn timer(app: Arc<App>, index: usize, mut stop: watch::Receiver<bool>) {
 }
 
 /// An asynchronous invocation as Lambda makes one for EventBridge and SNS: on a function error
-/// or a timeout it is retried after [`ASYNC_RETRY_DELAYS`], then given up (logged). `on_failure`
+/// or a timeout it is retried after each of `async_retry_delays` (Lambda's
+/// [`ASYNC_RETRY_DELAYS`]), then given up (logged). `on_failure`
 /// is called for each failed attempt. True if it was given up; false if it succeeded or the
 /// gateway stopped meanwhile.
 pub(crate) async fn invoke_async(
@@ -375,7 +376,7 @@ pub(crate) async fn invoke_async(
             Ok(_) => return false,
             Err(e) => {
                 on_failure();
-                let Some(delay) = ASYNC_RETRY_DELAYS.get(attempt) else {
+                let Some(delay) = app.cfg.async_retry_delays.get(attempt) else {
                     tracing::error!(%function, source = %label, error = %e, "asynchronous invocation given up after its retries");
                     return true;
                 };

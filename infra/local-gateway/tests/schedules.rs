@@ -128,6 +128,14 @@ fn schedules_are_read_from_the_template_and_bad_ones_name_their_function_and_eve
             ),
             (
                 "Ticker",
+                "FailingEveryMinute",
+                "Schedule",
+                "cron(* * * * ? *)",
+                true,
+                Some(r#"{"fail": true, "every": "minute"}"#)
+            ),
+            (
+                "Ticker",
                 "Nightly",
                 "Schedule",
                 "cron(0 3 * * ? *)",
@@ -154,7 +162,7 @@ fn schedules_are_read_from_the_template_and_bad_ones_name_their_function_and_eve
     );
 
     // `{id}` is the event name, or Function.Event when several functions have it.
-    assert_eq!(find(&t.schedules, "Nightly"), Ok(2));
+    assert_eq!(find(&t.schedules, "Nightly"), Ok(3));
     assert_eq!(find(&t.schedules, "Ticker.EveryMinute"), Ok(0));
     assert_eq!(find(&t.schedules, "Sleeper.Nightly"), Err(Lookup::Unknown));
     assert_eq!(find(&t.schedules, "Hourly"), Err(Lookup::Unknown));
@@ -249,6 +257,7 @@ async fn a_schedule_runs_on_request_with_its_event_and_answers_the_output() {
         [
             "Ticker.EveryMinute",
             "Failing",
+            "FailingEveryMinute",
             "Nightly",
             "Sleeper.EveryMinute",
             "Paused"
@@ -340,8 +349,14 @@ async fn a_schedule_runs_on_request_with_its_event_and_answers_the_output() {
 }
 
 #[tokio::test]
-async fn timers_run_enabled_schedules_and_never_disabled_ones() {
-    let t = start(schedules_config().run_schedules(true)).await;
+async fn timers_run_enabled_schedules_and_never_disabled_ones_and_retry_failed_runs() {
+    // Retries sooner than Lambda's 1 and 2 minutes, so that the test sees them.
+    let t = start(
+        schedules_config()
+            .run_schedules(true)
+            .async_retry_delays(vec![Duration::from_millis(200), Duration::from_millis(400)]),
+    )
+    .await;
     let control = format!("{}/@gateway/schedules", t.gw.management_url());
     let listed: Value = reqwest::get(&control).await.unwrap().json().await.unwrap();
     assert_eq!(listed["timers"], true);
@@ -381,5 +396,26 @@ async fn timers_run_enabled_schedules_and_never_disabled_ones() {
         })
         .collect();
     assert!(sleeper.is_empty(), "{sleeper:#?}");
+
+    // The failing every-minute schedule ran at the same minute: tried three times (its run and
+    // two retries), each with the same Input, then given up.
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = reqwest::get(&control).await.unwrap().json().await.unwrap();
+        if listed["schedules"][2]["given_up"] != 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failing = &listed["schedules"][2];
+    assert_eq!(failing["id"], "FailingEveryMinute");
+    assert_eq!(failing["given_up"], 1, "{failing}");
+    assert_eq!(failing["failures"], 3, "{failing}");
+    let attempts = t
+        .events()
+        .into_iter()
+        .filter(|e| e["event"]["every"] == "minute")
+        .count();
+    assert_eq!(attempts, 3);
     t.gw.shutdown().await;
 }

@@ -143,6 +143,58 @@ async fn a_message_published_to_the_topic_reaches_the_subscribed_function() {
 }
 
 #[tokio::test]
+async fn a_message_the_function_fails_on_is_retried_twice() {
+    let Some(endpoint) = endpoint() else { return };
+    let fixture =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sns.yaml");
+    let text = std::fs::read_to_string(fixture)
+        .unwrap()
+        .replace("GatewayTestEvents", "GatewayRetryEvents");
+    let dir = std::env::temp_dir().join(format!("local-gateway-sns-retry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let template = dir.join("sns.yaml");
+    std::fs::write(&template, text).unwrap();
+    // Retries sooner than Lambda's 1 and 2 minutes, so that the test sees them.
+    let t = start(
+        sns_config(&endpoint)
+            .template(&template)
+            .async_retry_delays(vec![Duration::from_millis(200), Duration::from_millis(400)]),
+    )
+    .await;
+    let topic = local_topic_arn("us-east-1", "GatewayRetryEvents");
+    let sns = client(&endpoint);
+    // The echo function fails on the message "fail".
+    let id = sns
+        .publish()
+        .topic_arn(&topic)
+        .message("fail")
+        .send()
+        .await
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_string();
+    let attempts = || {
+        t.events()
+            .into_iter()
+            .filter(|e| e["event"]["Records"][0]["Sns"]["MessageId"] == id.as_str())
+            .count()
+    };
+    for _ in 0..100 {
+        if attempts() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Then given up: no fourth attempt.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(attempts(), 3);
+    let stats = t.gw.stats();
+    assert_eq!(stats.functions["Bounces"].errors, 3, "{stats:?}");
+    t.gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn subscriptions_of_gateways_that_are_gone_do_not_break_publishing() {
     let Some(endpoint) = endpoint() else { return };
     // A topic of its own, so that the other test's publishing never meets the subscriptions
