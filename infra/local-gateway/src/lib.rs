@@ -1,6 +1,7 @@
 //! Local API Gateway: HTTP API, WebSocket API and Management API in front of the real function
 //! binaries, run through the Lambda Runtime API, with the routes read from `infra/template.yaml`,
-//! and the table's stream fed to the functions it triggers.
+//! the table's stream fed to the functions it triggers, scheduled functions run on their timers,
+//! and the functions subscribed to SNS topics invoked with what is published to them.
 
 pub mod calls;
 pub mod config;
