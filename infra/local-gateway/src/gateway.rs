@@ -282,6 +282,12 @@ impl Gateway {
         }
         servers.extend(crate::streams::start(app.clone(), stop_rx.clone()));
         servers.extend(crate::schedules::start(app.clone(), stop_rx.clone()));
+        if app.cfg.aws_endpoint.is_none() && !app.template.sns_sources.is_empty() {
+            tracing::warn!(
+                events = app.template.sns_sources.len(),
+                "no AWS emulator: the Type: SNS events are not subscribed to their topics"
+            );
+        }
         // Subscribed once the control endpoint serves (an SNS subscription may be confirmed
         // right away).
         if let Some(endpoint) = &app.cfg.aws_endpoint
