@@ -1,4 +1,6 @@
-//! Test function for the gateway's own tests: echoes events, sleeps, fails or crashes on request.
+//! Test function for the gateway's own tests: echoes events, sleeps, fails or crashes on request
+//! (any event other than an HTTP, WebSocket or authorizer one fails with `"fail": true`, an SNS
+//! event with the message `fail`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -142,6 +144,10 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         .is_some()
     {
         websocket(event).await
+    } else if event["fail"] == true || event["Records"][0]["Sns"]["Message"] == "fail" {
+        // Any other event (a scheduled one's `Input`, say) asks for a failure this way, or an
+        // SNS message that says "fail".
+        Err("requested failure".into())
     } else {
         Ok(event)
     }

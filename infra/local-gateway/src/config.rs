@@ -136,6 +136,12 @@ pub struct GatewayConfig {
     /// Record the AWS actions each function calls into this file (see `calls`); `None`: the
     /// `IAM_CALLS_LOG` variable, when set.
     pub calls_log: Option<PathBuf>,
+    /// Run the template's `Type: Schedule` / `ScheduleV2` events on their timers (on by
+    /// default, off in [`GatewayConfig::for_tests`]); they can be run on request either way.
+    pub run_schedules: bool,
+    /// Delays before the retries of a failed asynchronous invocation (schedule runs, SNS
+    /// messages): Lambda's two retries, after 1 and then 2 minutes.
+    pub async_retry_delays: Vec<Duration>,
 }
 
 /// The workspace root: the nearest directory, from the current one upwards, holding
@@ -202,17 +208,21 @@ impl Default for GatewayConfig {
             parameter_overrides: BTreeMap::new(),
             stream_poll_interval: Duration::from_millis(100),
             calls_log: None,
+            run_schedules: true,
+            async_retry_delays: crate::schedules::ASYNC_RETRY_DELAYS.to_vec(),
         }
     }
 }
 
 impl GatewayConfig {
-    /// Defaults for tests: both servers on port 0 of 127.0.0.1, function output discarded.
+    /// Defaults for tests: both servers on port 0 of 127.0.0.1, function output discarded, no
+    /// schedule timers.
     pub fn for_tests() -> Self {
         GatewayConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             quiet: true,
+            run_schedules: false,
             ..Default::default()
         }
     }
@@ -298,6 +308,16 @@ impl GatewayConfig {
     /// Sets one template parameter (over its default).
     pub fn parameter(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.parameter_overrides.insert(k.into(), v.into());
+        self
+    }
+    /// Runs the schedules on their timers (see [`GatewayConfig::run_schedules`]).
+    pub fn run_schedules(mut self, run: bool) -> Self {
+        self.run_schedules = run;
+        self
+    }
+    /// Delays before the retries of a failed asynchronous invocation (one retry per delay).
+    pub fn async_retry_delays(mut self, delays: Vec<Duration>) -> Self {
+        self.async_retry_delays = delays;
         self
     }
     /// Discards function output.

@@ -144,7 +144,7 @@ fn random_api_id() -> String {
 impl Gateway {
     /// Loads the template, binds both ports and starts serving. Function instances start lazily.
     pub async fn start(cfg: GatewayConfig) -> Result<Gateway, Error> {
-        let template = Template::load_with(&cfg.template, &cfg.parameter_overrides)?;
+        let template = Template::load_in(&cfg.template, &cfg.parameter_overrides, &cfg.region)?;
         let http_listener = bind(cfg.http_addr).await?;
         let ws_listener = bind(cfg.ws_addr).await?;
         let http_addr = http_listener
@@ -175,6 +175,9 @@ impl Gateway {
         if let Some(endpoint) = &cfg.aws_endpoint {
             for bucket in &template.buckets {
                 create_bucket(endpoint, &crate::template::local_bucket_name(bucket)).await?;
+            }
+            for topic in &template.topics {
+                crate::sns::create_topic(endpoint, &cfg.region, topic).await?;
             }
         }
 
@@ -235,6 +238,11 @@ impl Gateway {
         }
 
         let ws_api_id = random_api_id();
+        let schedule_counters = template
+            .schedules
+            .iter()
+            .map(|_| Default::default())
+            .collect();
         let app = Arc::new(App {
             policies: crate::iam::Policies::new(&template, &ws_api_id, &cfg.region),
             router: routes::Router::new(&template.http_routes),
@@ -246,6 +254,10 @@ impl Gateway {
             streams: Default::default(),
             throttle: crate::throttle::Throttle::new(&cfg.throttles),
             calls,
+            started_at: chrono::Utc::now(),
+            schedule_counters,
+            sns_subscriptions: Default::default(),
+            stop: stop_rx.clone(),
             cfg,
         });
 
@@ -269,6 +281,31 @@ impl Gateway {
             }));
         }
         servers.extend(crate::streams::start(app.clone(), stop_rx.clone()));
+        servers.extend(crate::schedules::start(app.clone(), stop_rx.clone()));
+        if app.cfg.aws_endpoint.is_none() && !app.template.sns_sources.is_empty() {
+            tracing::warn!(
+                events = app.template.sns_sources.len(),
+                "no AWS emulator: the Type: SNS events are not subscribed to their topics"
+            );
+        }
+        // Subscribed once the control endpoint serves (an SNS subscription may be confirmed
+        // right away).
+        if let Some(endpoint) = &app.cfg.aws_endpoint
+            && !app.template.sns_sources.is_empty()
+        {
+            let arns =
+                crate::sns::subscribe_all(&app, endpoint, &format!("http://{ws_addr}")).await;
+            match arns {
+                Ok(arns) => *app.sns_subscriptions.lock().unwrap() = arns,
+                Err(e) => {
+                    let _ = stop.send(true);
+                    for p in app.pools.values() {
+                        p.close();
+                    }
+                    return Err(e);
+                }
+            }
+        }
         tracing::info!(http = %http_addr, ws = %ws_addr, "local API Gateway listening");
         Ok(Gateway {
             app,
@@ -369,6 +406,28 @@ impl Gateway {
             .map_err(|e| Error::Config(format!("{function}: bad response: {e}")))
     }
 
+    /// Runs a schedule now, once, as `POST /@gateway/schedules/{id}` does (`id`: the event name,
+    /// or `Function.Event`), and answers the function's output.
+    pub async fn run_schedule(&self, id: &str) -> Result<Value, Error> {
+        let index = crate::schedules::find(&self.app.template.schedules, id)
+            .map_err(|e| Error::Config(format!("schedule {id}: {e:?}")))?;
+        let out = crate::schedules::run_now(&self.app, index)
+            .await
+            .map_err(|e| Error::Config(format!("schedule {id}: {e}")))?;
+        serde_json::from_slice(&out)
+            .map_err(|e| Error::Config(format!("schedule {id}: bad response: {e}")))
+    }
+
+    /// The ARN of a template topic (by logical id) locally: what `!Ref` to it gives.
+    pub fn topic_arn(&self, logical_id: &str) -> Option<String> {
+        self.app
+            .template
+            .topics
+            .iter()
+            .any(|t| t == logical_id)
+            .then(|| crate::template::local_topic_arn(&self.app.cfg.region, logical_id))
+    }
+
     /// Closes WebSocket connections (1001, with `$disconnect`), stops serving and kills every function.
     pub async fn shutdown(mut self) {
         self.app.ws.close_all();
@@ -382,6 +441,10 @@ impl Gateway {
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let subscriptions = std::mem::take(&mut *self.app.sns_subscriptions.lock().unwrap());
+        if let Some(endpoint) = &self.app.cfg.aws_endpoint {
+            crate::sns::unsubscribe_all(endpoint, &self.app.cfg.region, &subscriptions).await;
         }
         let _ = self.stop.send(true);
         for s in self.servers.drain(..) {
@@ -398,6 +461,12 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        let subscriptions = std::mem::take(&mut *self.app.sns_subscriptions.lock().unwrap());
+        if let Some(endpoint) = &self.app.cfg.aws_endpoint
+            && !subscriptions.is_empty()
+        {
+            crate::sns::unsubscribe_blocking(endpoint, &self.app.cfg.region, &subscriptions);
+        }
         let _ = self.stop.send(true);
         for s in &self.servers {
             s.abort();

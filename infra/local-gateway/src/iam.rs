@@ -49,7 +49,7 @@ impl Policies {
                 _ if template.websocket_api_logical_id.as_deref() == Some(name) => {
                     Some(ws_api_id.into())
                 }
-                _ => template.parameters.get(name).cloned(),
+                _ => template.ref_value(name),
             }
         };
         let resolve = |f: &FunctionSpec| -> Option<Vec<PolicyStatement>> {

@@ -1,6 +1,7 @@
 //! Local API Gateway: HTTP API, WebSocket API and Management API in front of the real function
 //! binaries, run through the Lambda Runtime API, with the routes read from `infra/template.yaml`,
-//! and the table's stream fed to the functions it triggers.
+//! the table's stream fed to the functions it triggers, scheduled functions run on their timers,
+//! and the functions subscribed to SNS topics invoked with what is published to them.
 
 pub mod calls;
 pub mod config;
@@ -13,6 +14,8 @@ pub mod http_api;
 pub mod iam;
 pub mod routes;
 pub mod runtime;
+pub mod schedules;
+pub mod sns;
 mod state;
 pub mod stream_stats;
 pub mod streams;

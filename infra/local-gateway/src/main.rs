@@ -41,6 +41,8 @@ Options (environment variables in brackets):
                            calls, default 10000; over it: 429
   --request-burst N        the shared bucket's burst, default 5000
   --no-throttle            no account throttles (0 for any rate turns that bucket off)
+  --no-schedules           do not run the template's Schedule / ScheduleV2 events on their timers
+                           (POST /@gateway/schedules/{name} still runs one) [NO_SCHEDULES=1]
   --no-create-table        serve: do not create the table
   --seed                   serve: seed demo data once started
 ";
@@ -82,6 +84,9 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     if env("ORDERED_FRAMES").is_some_and(|v| v != "0") {
         cfg.ordered_frames = true;
+    }
+    if env("NO_SCHEDULES").is_some_and(|v| v != "0") {
+        cfg.run_schedules = false;
     }
     let mut host = [127, 0, 0, 1];
     let mut faults = Faults::default();
@@ -136,6 +141,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 cfg.throttles.request_burst = val()?.parse().map_err(|_| "bad --request-burst")?
             }
             "--no-throttle" => cfg.throttles = local_gateway::Throttles::off(),
+            "--no-schedules" => cfg.run_schedules = false,
             "--no-create-table" => create_table = false,
             "--seed" => seed = true,
             "-h" | "--help" => return Err(String::new()),
@@ -198,6 +204,20 @@ async fn run(args: Args) -> Result<(), String> {
                 gw.management_url(),
                 gw.management_url()
             );
+            let schedules = &gw.template().schedules;
+            if !schedules.is_empty() {
+                eprintln!(
+                    "Schedules:       {} ({}), GET {}/@gateway/schedules, POST {}/@gateway/schedules/{{name}} runs one now",
+                    schedules.len(),
+                    if gw.config().run_schedules {
+                        "on their timers"
+                    } else {
+                        "timers off"
+                    },
+                    gw.management_url(),
+                    gw.management_url()
+                );
+            }
             if args.seed {
                 devstack::seed(&gw)
                     .await

@@ -43,6 +43,15 @@ pub(crate) struct App {
     pub(crate) throttle: crate::throttle::Throttle,
     /// Where the functions' allowed calls are recorded (`calls`), when they are.
     pub(crate) calls: Option<Arc<crate::calls::CallLog>>,
+    /// When the gateway started (rate schedules count their periods from it).
+    pub(crate) started_at: chrono::DateTime<chrono::Utc>,
+    /// Per schedule of `template.schedules`.
+    pub(crate) schedule_counters: Vec<crate::schedules::ScheduleCounters>,
+    /// Subscription ARNs in the AWS emulator, per event of `template.sns_sources` (empty
+    /// without an emulator).
+    pub(crate) sns_subscriptions: std::sync::Mutex<Vec<String>>,
+    /// Turns true when the gateway stops.
+    pub(crate) stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl App {

@@ -1,4 +1,5 @@
-//! Reads the SAM/CloudFormation template: functions, HTTP routes, WebSocket routes, CORS and the table.
+//! Reads the SAM/CloudFormation template: functions, HTTP routes, WebSocket routes, CORS, the
+//! table, buckets, topics and the functions' event sources (streams, schedules, topics).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,6 +41,63 @@ pub struct Template {
     /// Logical ids of the `AWS::S3::Bucket`s: locally a `!Ref` to one is its
     /// [`local_bucket_name`], and the gateway creates them in the AWS emulator at start.
     pub buckets: Vec<String>,
+    /// Logical ids of the `AWS::SNS::Topic`s: locally a `!Ref` to one is its [`local_topic_arn`],
+    /// and the gateway creates them in the AWS emulator at start.
+    pub topics: Vec<String>,
+    /// `Type: Schedule` and `Type: ScheduleV2` events of functions, in template order.
+    pub schedules: Vec<ScheduleSpec>,
+    /// `Type: SNS` events of functions (topic -> function), in template order.
+    pub sns_sources: Vec<SnsSourceSpec>,
+    /// The region the template is read for (topic ARNs name it).
+    pub region: String,
+}
+
+/// The region a template is read for unless told otherwise.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The name a template topic has locally (CloudFormation would generate one).
+pub fn local_topic_name(logical_id: &str) -> String {
+    format!("local-{}", logical_id.to_lowercase())
+}
+
+/// The ARN of a template topic locally (what `!Ref` to it gives, and what the AWS emulator
+/// answers to CreateTopic of its [`local_topic_name`]).
+pub fn local_topic_arn(region: &str, logical_id: &str) -> String {
+    format!(
+        "arn:aws:sns:{region}:{}:{}",
+        crate::events::ACCOUNT_ID,
+        local_topic_name(logical_id)
+    )
+}
+
+/// One `Type: Schedule` (EventBridge rule) or `Type: ScheduleV2` (EventBridge Scheduler) event.
+#[derive(Debug, Clone)]
+pub struct ScheduleSpec {
+    /// Function logical id.
+    pub function: String,
+    /// Event name in the template.
+    pub name: String,
+    /// `Schedule` or `ScheduleV2`.
+    pub kind: String,
+    /// `Schedule` (of `Schedule`) or `ScheduleExpression` (of `ScheduleV2`), as written.
+    pub expression: String,
+    /// The expression, parsed.
+    pub schedule: crate::schedules::Expression,
+    /// `Input`: the JSON the function gets instead of the Scheduled Event.
+    pub input: Option<String>,
+    /// False with `Enabled: false` or `State: DISABLED`.
+    pub enabled: bool,
+}
+
+/// One `Type: SNS` event of a function: a subscription of the function to a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsSourceSpec {
+    /// Function logical id.
+    pub function: String,
+    /// Event name in the template.
+    pub name: String,
+    /// The topic's ARN (of a template topic: its [`local_topic_arn`]).
+    pub topic_arn: String,
 }
 
 /// The name a template bucket has locally (CloudFormation would generate one).
@@ -181,9 +239,18 @@ impl Template {
 
     /// Reads and parses a template file with parameter overrides (`Name -> value`).
     pub fn load_with(path: &Path, overrides: &BTreeMap<String, String>) -> Result<Self, Error> {
+        Self::load_in(path, overrides, DEFAULT_REGION)
+    }
+
+    /// Reads and parses a template file with parameter overrides, for a region.
+    pub fn load_in(
+        path: &Path,
+        overrides: &BTreeMap<String, String>,
+        region: &str,
+    ) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-        Self::parse_with(&text, overrides)
+        Self::parse_in(&text, overrides, region)
     }
 
     /// Parses template text.
@@ -194,13 +261,25 @@ impl Template {
     /// Parses template text with parameter overrides (`Name -> value`); an override of a
     /// parameter the template does not declare is an error, as it is for CloudFormation.
     pub fn parse_with(text: &str, overrides: &BTreeMap<String, String>) -> Result<Self, Error> {
+        Self::parse_in(text, overrides, DEFAULT_REGION)
+    }
+
+    /// Parses template text with parameter overrides, for a region.
+    pub fn parse_in(
+        text: &str,
+        overrides: &BTreeMap<String, String>,
+        region: &str,
+    ) -> Result<Self, Error> {
         let root: Value =
             serde_yaml_ng::from_str(text).map_err(|e| Error::Template(e.to_string()))?;
         let resources = get(&root, "Resources")
             .and_then(Value::as_mapping)
             .ok_or_else(|| Error::Template("no Resources".into()))?;
 
-        let mut t = Template::default();
+        let mut t = Template {
+            region: region.to_string(),
+            ..Default::default()
+        };
         let mut declared = Vec::new();
         if let Some(params) = get(&root, "Parameters").and_then(Value::as_mapping) {
             for (k, v) in params {
@@ -250,6 +329,11 @@ impl Template {
             .filter(|(_, res)| get(res, "Type").and_then(Value::as_str) == Some("AWS::S3::Bucket"))
             .filter_map(|(k, _)| k.as_str().map(str::to_string))
             .collect();
+        t.topics = resources
+            .iter()
+            .filter(|(_, res)| get(res, "Type").and_then(Value::as_str) == Some("AWS::SNS::Topic"))
+            .filter_map(|(k, _)| k.as_str().map(str::to_string))
+            .collect();
         let globals = get(&root, "Globals").and_then(|g| get(g, "Function"));
         let mut seen_http_api = false;
         for (k, res) in resources {
@@ -273,6 +357,30 @@ impl Template {
                                     name,
                                     get(ev, "Properties"),
                                 )?);
+                                continue;
+                            }
+                            Some(kind @ ("Schedule" | "ScheduleV2")) => {
+                                let name = ev_name.as_str().unwrap_or("?");
+                                let spec =
+                                    t.parse_schedule(id, name, kind, get(ev, "Properties"))?;
+                                t.schedules.push(spec);
+                                continue;
+                            }
+                            Some("SNS") => {
+                                let name = ev_name.as_str().unwrap_or("?");
+                                let topic = get(ev, "Properties")
+                                    .and_then(|p| get(p, "Topic"))
+                                    .and_then(|v| t.resolve_scalar(v))
+                                    .ok_or_else(|| {
+                                        Error::Template(format!(
+                                            "{id}.{name}: Topic must be a topic ARN or a !Ref to a topic of the template"
+                                        ))
+                                    })?;
+                                t.sns_sources.push(SnsSourceSpec {
+                                    function: id.to_string(),
+                                    name: name.to_string(),
+                                    topic_arn: topic,
+                                });
                                 continue;
                             }
                             _ => continue,
@@ -372,8 +480,9 @@ impl Template {
         self.resolve_scalar(v)
     }
 
-    /// A literal, or a `!Ref` to a parameter (its value: default or override) or to a bucket
-    /// (its local name).
+    /// A literal, a `!Ref` to a parameter (its value: default or override), to a bucket (its
+    /// local name) or to a topic (its local ARN), or `!GetAtt` of a topic's `TopicArn` or
+    /// `TopicName`.
     fn resolve_scalar(&self, v: &Value) -> Option<String> {
         if let Some(branch) = self.pick(v) {
             return self.resolve_scalar(branch);
@@ -381,14 +490,31 @@ impl Template {
         if let Some(s) = scalar(v) {
             return Some(s);
         }
-        ref_name(v).and_then(|r| {
-            self.parameters.get(r).cloned().or_else(|| {
-                self.buckets
-                    .iter()
-                    .any(|b| b == r)
-                    .then(|| local_bucket_name(r))
-            })
-        })
+        if let Some((resource, attribute)) = get_att(v) {
+            if !self.topics.contains(&resource) {
+                return None;
+            }
+            return match attribute.as_str() {
+                "TopicArn" => Some(local_topic_arn(&self.region, &resource)),
+                "TopicName" => Some(local_topic_name(&resource)),
+                _ => None,
+            };
+        }
+        ref_name(v).and_then(|r| self.ref_value(r))
+    }
+
+    /// What `!Ref name` (or `${name}` in a `!Sub`) is locally, for parameters, buckets and topics.
+    pub fn ref_value(&self, name: &str) -> Option<String> {
+        if let Some(p) = self.parameters.get(name) {
+            return Some(p.clone());
+        }
+        if self.buckets.iter().any(|b| b == name) {
+            return Some(local_bucket_name(name));
+        }
+        self.topics
+            .iter()
+            .any(|t| t == name)
+            .then(|| local_topic_arn(&self.region, name))
     }
 
     /// A list: a sequence of literals or `!Ref`s, a `!Ref` to a list parameter
@@ -444,6 +570,54 @@ impl Template {
             max_age: get(c, "MaxAge")
                 .and_then(|v| self.resolve_scalar(v))
                 .and_then(|s| s.parse().ok()),
+        })
+    }
+
+    /// One `Type: Schedule` / `Type: ScheduleV2` event; an invalid expression or `Input` is an
+    /// error naming the function and the event.
+    fn parse_schedule(
+        &self,
+        function: &str,
+        name: &str,
+        kind: &str,
+        props: Option<&Value>,
+    ) -> Result<ScheduleSpec, Error> {
+        let p = |k: &str| props.and_then(|p| get(p, k));
+        let err = |m: String| Error::Template(format!("{function}.{name}: {m}"));
+        let key = if kind == "Schedule" {
+            "Schedule"
+        } else {
+            "ScheduleExpression"
+        };
+        let expression = p(key)
+            .and_then(|v| self.resolve_scalar(v))
+            .ok_or_else(|| err(format!("no {key}")))?;
+        let schedule = crate::schedules::Expression::parse(&expression)
+            .map_err(|e| err(format!("{expression}: {e}")))?;
+        if let Some(zone) = p("ScheduleExpressionTimezone").and_then(|v| self.resolve_scalar(v))
+            && !matches!(zone.as_str(), "UTC" | "Etc/UTC")
+        {
+            tracing::warn!(%function, schedule = %name, %zone, "the local gateway runs schedules in UTC, not in their ScheduleExpressionTimezone");
+        }
+        let input = p("Input").and_then(|v| self.resolve_scalar(v));
+        if let Some(i) = &input {
+            serde_json::from_str::<serde_json::Value>(i)
+                .map_err(|e| err(format!("Input is not JSON: {e}")))?;
+        }
+        let enabled = p("Enabled")
+            .and_then(|v| self.resolve_scalar(v))
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false"))
+            && p("State")
+                .and_then(|v| self.resolve_scalar(v))
+                .is_none_or(|v| !v.eq_ignore_ascii_case("DISABLED"));
+        Ok(ScheduleSpec {
+            function: function.to_string(),
+            name: name.to_string(),
+            kind: kind.to_string(),
+            expression,
+            schedule,
+            input,
+            enabled,
         })
     }
 
@@ -689,9 +863,12 @@ fn parse_policy_templates(policies: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-/// A literal or the format string of a `!Sub` in a policy.
+/// A literal, the format string of a `!Sub`, or `!Ref X` as `${X}` (substituted as a `!Sub`
+/// variable is) in a policy.
 fn policy_string(v: &Value) -> Option<String> {
-    scalar(v).or_else(|| sub_string(v))
+    scalar(v)
+        .or_else(|| sub_string(v))
+        .or_else(|| ref_name(v).map(|r| format!("${{{r}}}")))
 }
 
 fn key_schema(v: Option<&Value>) -> Vec<(String, String)> {

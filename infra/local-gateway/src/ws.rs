@@ -128,7 +128,7 @@ pub(crate) async fn handle(
     // Gateway control, under any prefix (such as the stage of the Management API's URL).
     if let Some(pos) = path.find("/@gateway/") {
         let rest = path[pos + "/@gateway/".len()..].to_string();
-        return gateway_control(&app, req.method().clone(), &rest, req.into_body()).await;
+        return gateway_control(app, req.method().clone(), &rest, req.into_body()).await;
     }
     upgrade(app, peer, req).await
 }
@@ -228,8 +228,38 @@ async fn management(app: &App, method: Method, id: &str, body: Bytes) -> Respons
     r
 }
 
-async fn gateway_control(app: &App, method: Method, rest: &str, body: Body) -> Response {
-    match (method, rest.trim_end_matches('/')) {
+async fn gateway_control(app: Arc<App>, method: Method, rest: &str, body: Body) -> Response {
+    let rest = rest.trim_end_matches('/');
+    if let Some(id) = rest.strip_prefix("schedules/") {
+        return if method == Method::POST {
+            run_schedule(&app, &util::percent_decode(id)).await
+        } else {
+            json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({ "message": "POST runs a schedule now" }),
+            )
+        };
+    }
+    if let Some((function, event)) = rest
+        .strip_prefix("sns/")
+        .and_then(|r| r.split_once('/'))
+        .filter(|_| method == Method::POST)
+    {
+        let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+            return json_response(StatusCode::BAD_REQUEST, json!({ "message": "bad body" }));
+        };
+        let (function, event) = (util::percent_decode(function), util::percent_decode(event));
+        let (status, text) = crate::sns::deliver(app, &function, &event, bytes).await;
+        return (status, text).into_response();
+    }
+    match (method, rest) {
+        (Method::GET, "schedules") => json_response(
+            StatusCode::OK,
+            json!({
+                "timers": app.cfg.run_schedules,
+                "schedules": crate::schedules::list(&app),
+            }),
+        ),
         (Method::GET, "faults") => json_response(StatusCode::OK, json!(app.ws.faults())),
         (Method::PUT | Method::POST, "faults") => {
             let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
@@ -254,6 +284,45 @@ async fn gateway_control(app: &App, method: Method, rest: &str, body: Body) -> R
         }
         (Method::GET, "stats") => json_response(StatusCode::OK, json!(app.stats())),
         _ => json_response(StatusCode::NOT_FOUND, json!({ "message": "Not Found" })),
+    }
+}
+
+/// `POST /@gateway/schedules/{id}`: runs the schedule now, once; 200 with the function's
+/// output, 502 if it failed, 404 for an unknown schedule, 409 for an ambiguous event name.
+async fn run_schedule(app: &App, id: &str) -> Response {
+    use crate::schedules::Lookup;
+    let index = match crate::schedules::find(&app.template.schedules, id) {
+        Ok(i) => i,
+        Err(Lookup::Unknown) => {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                json!({ "message": format!("no schedule {id}") }),
+            );
+        }
+        Err(Lookup::Ambiguous(ids)) => {
+            return json_response(
+                StatusCode::CONFLICT,
+                json!({
+                    "message": format!("several functions have a schedule {id}: name one as Function.Event"),
+                    "candidates": ids,
+                }),
+            );
+        }
+    };
+    match crate::schedules::run_now(app, index).await {
+        Ok(out) => (StatusCode::OK, [("content-type", "application/json")], out).into_response(),
+        Err(e) => {
+            let error = match &e {
+                InvokeError::Function(body) => {
+                    serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.clone()))
+                }
+                other => Value::String(other.to_string()),
+            };
+            json_response(
+                StatusCode::BAD_GATEWAY,
+                json!({ "message": format!("the run failed: {e}"), "error": error }),
+            )
+        }
     }
 }
 
