@@ -178,7 +178,7 @@ async fn send_chunk(
         .map(|c| {
             let since = since.clone();
             async move {
-                // One more than listed per reader: a few may be hidden from some of them.
+                // More than one reader's list: some may be hidden from some readers (staff-only, pending).
                 let posts =
                     posts::approved_since(s.db, &c, &since, THREADS_PER_COMMUNITY * 5).await?;
                 Ok::<_, crate::error::Error>((c, posts))

@@ -164,16 +164,7 @@ async fn send_one(s: Sender<'_>, due: Due, now: DateTime<Utc>) -> Result<RunRepo
         let next = last.with_timezone(&Utc) + Duration::seconds(COALESCE_SECS);
         if next > now {
             let next = at(next);
-            store::settle(
-                s.db,
-                &due,
-                &claimed,
-                Settle::Later {
-                    due_at: &next,
-                    sent_at: None,
-                },
-            )
-            .await?;
+            store::settle(s.db, &due, &claimed, Settle::Later { due_at: &next }).await?;
             report.deferred = 1;
             return Ok(report);
         }
@@ -195,18 +186,25 @@ async fn send_one(s: Sender<'_>, due: Due, now: DateTime<Utc>) -> Result<RunRepo
         _ => Vec::new(),
     };
     let next_due = at(now + Duration::seconds(COALESCE_SECS));
+    // Marks what was queued as handled and ends the claim; `sent_at` records a send.
+    let finish = |sent_at: Option<String>| {
+        let (ids, claimed, due, now_s, next_due) = (&ids, &claimed, &due, &now_s, &next_due);
+        async move {
+            store::mark_sent(s.db, &due.user_id, ids, now_s).await?;
+            store::settle(
+                s.db,
+                due,
+                claimed,
+                Settle::Done {
+                    at: sent_at.as_deref(),
+                    next_due,
+                },
+            )
+            .await
+        }
+    };
     let (Some(address), false) = (address, shown.is_empty()) else {
-        store::mark_sent(s.db, &due.user_id, &ids, &now_s).await?;
-        store::settle(
-            s.db,
-            &due,
-            &claimed,
-            Settle::Done {
-                at: None,
-                next_due: &next_due,
-            },
-        )
-        .await?;
+        finish(None).await?;
         report.dropped = 1;
         return Ok(report);
     };
@@ -215,48 +213,19 @@ async fn send_one(s: Sender<'_>, due: Due, now: DateTime<Utc>) -> Result<RunRepo
     match s.mailer.send(&address, raw, "notification").await {
         Ok(message_id) => {
             tracing::info!(user_id = %due.user_id, message_id, notifications = shown.len(), "email sent");
-            store::mark_sent(s.db, &due.user_id, &ids, &now_s).await?;
-            store::settle(
-                s.db,
-                &due,
-                &claimed,
-                Settle::Done {
-                    at: Some(&now_s),
-                    next_due: &next_due,
-                },
-            )
-            .await?;
+            finish(Some(now_s.clone())).await?;
             report.sent = 1;
             report.notifications = shown.len();
         }
         Err(SendError::Retry(why)) => {
             tracing::warn!(user_id = %due.user_id, why, "SES refused for now; due again later");
             let again = at(now + backoff(&due.due_at, now));
-            store::settle(
-                s.db,
-                &due,
-                &claimed,
-                Settle::Later {
-                    due_at: &again,
-                    sent_at: None,
-                },
-            )
-            .await?;
+            store::settle(s.db, &due, &claimed, Settle::Later { due_at: &again }).await?;
             report.retried = 1;
         }
         Err(SendError::Rejected(why)) => {
             tracing::error!(user_id = %due.user_id, why, "SES rejected the email; dropped");
-            store::mark_sent(s.db, &due.user_id, &ids, &now_s).await?;
-            store::settle(
-                s.db,
-                &due,
-                &claimed,
-                Settle::Done {
-                    at: None,
-                    next_due: &next_due,
-                },
-            )
-            .await?;
+            finish(None).await?;
             report.dropped = 1;
         }
     }

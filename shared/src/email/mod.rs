@@ -58,28 +58,28 @@ impl EmailConfig {
     }
 }
 
-/// Whether email reaches a user: an address from the LMS, not suppressed (two GetItems, one
+/// The user's address from the LMS, if any, and whether it is suppressed (two GetItems, one
 /// without an address).
-pub async fn status(db: &Db, user_id: &str) -> Result<EmailStatus> {
+async fn address_of(db: &Db, user_id: &str) -> Result<Option<(String, bool)>> {
     let Some(address) = crate::lms::email_of(db, user_id).await? else {
-        return Ok(EmailStatus {
-            address_known: false,
-            suppressed: false,
-        });
+        return Ok(None);
     };
+    let suppressed = store::suppression(db, &address).await?.is_some();
+    Ok(Some((address, suppressed)))
+}
+
+/// Whether email reaches a user: an address from the LMS, not suppressed.
+pub async fn status(db: &Db, user_id: &str) -> Result<EmailStatus> {
+    let found = address_of(db, user_id).await?;
     Ok(EmailStatus {
-        address_known: true,
-        suppressed: store::suppression(db, &address).await?.is_some(),
+        address_known: found.is_some(),
+        suppressed: found.is_some_and(|(_, suppressed)| suppressed),
     })
 }
 
 /// The address a user's email goes to now, if any: known and not suppressed.
 pub async fn deliverable_address(db: &Db, user_id: &str) -> Result<Option<String>> {
-    let Some(address) = crate::lms::email_of(db, user_id).await? else {
-        return Ok(None);
-    };
-    if store::suppression(db, &address).await?.is_some() {
-        return Ok(None);
-    }
-    Ok(Some(address))
+    Ok(address_of(db, user_id)
+        .await?
+        .and_then(|(address, suppressed)| (!suppressed).then_some(address)))
 }

@@ -252,11 +252,8 @@ pub enum Settle<'a> {
         next_due: &'a str,
     },
     /// Not sent now (SES refused for the time being, or the 10 minutes since the last email
-    /// have not passed): due again at `due_at`; `sent` records a send.
-    Later {
-        due_at: &'a str,
-        sent_at: Option<&'a str>,
-    },
+    /// have not passed): due again at `due_at`.
+    Later { due_at: &'a str },
 }
 
 /// Ends a claim (one transaction, or two when something was queued meanwhile): the state's
@@ -285,7 +282,7 @@ pub async fn settle(db: &Db, due: &Due, claimed: &Claimed, how: Settle<'_>) -> R
     }
     let (due_at, sent_at) = match how {
         Settle::Done { at, next_due } => (next_due, at),
-        Settle::Later { due_at, sent_at } => (due_at, sent_at),
+        Settle::Later { due_at } => (due_at, None),
     };
     let mut update = String::from("SET due_at = :due");
     let mut values: HashMap<String, AttributeValue> = HashMap::from([(":due".into(), s(due_at))]);
