@@ -116,18 +116,6 @@ pub async fn email_of(db: &Db, user_id: &str) -> Result<Option<String>> {
     Ok(store::user(db, user_id).await?.and_then(|u| u.email))
 }
 
-/// The addresses of many users (one BatchGetItem per 100), for those that have one.
-pub async fn emails_of(
-    db: &Db,
-    user_ids: &[String],
-) -> Result<std::collections::HashMap<String, String>> {
-    Ok(store::users(db, user_ids)
-        .await?
-        .into_iter()
-        .filter_map(|u| u.email.map(|e| (u.user_id, e)))
-        .collect())
-}
-
 /// Resolves `@username` to a user id (mentions).
 pub async fn user_id_by_username(db: &Db, username: &str) -> Result<Option<String>> {
     store::user_id_by_username(db, username).await

@@ -20,18 +20,6 @@ pub async fn user(db: &Db, user_id: &str) -> Result<Option<User>> {
     db.get(&keys::user(user_id)).await
 }
 
-/// Many users' profiles (one BatchGetItem per 100 ids); unknown ids are left out.
-pub async fn users(db: &Db, user_ids: &[String]) -> Result<Vec<User>> {
-    let mut found = Vec::new();
-    for chunk in user_ids.chunks(100) {
-        let keys: Vec<_> = chunk.iter().map(|u| keys::user(u)).collect();
-        for item in db.get_many(&keys).await?.into_iter().flatten() {
-            found.push(super::db::from_item::<User>(item)?);
-        }
-    }
-    Ok(found)
-}
-
 /// Writes a user and claims its username (unique, case-insensitive), releasing the old one.
 /// `false` when the username belongs to another user (nothing is written).
 pub async fn put_user(db: &Db, user: &User, previous: Option<&User>) -> Result<bool> {
