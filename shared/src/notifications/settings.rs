@@ -128,7 +128,7 @@ pub fn apply(state: &mut State, body: &serde_json::Value) -> Result<()> {
     for (name, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
         match (name.as_str(), value) {
             ("types", serde_json::Value::Object(types)) => {
-                for (type_name, channels) in types {
+                for (type_name, channels) in types.iter().filter(|(_, v)| !v.is_null()) {
                     let field = format!("types.{type_name}");
                     let Some(kind) = kind_of(type_name) else {
                         errors.push(FieldError::new(field, "unknown notification type"));
@@ -282,5 +282,17 @@ mod tests {
             apply(&mut state, &serde_json::json!([])),
             Err(Error::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn null_changes_nothing_at_any_level() {
+        let mut state = State::default();
+        let body = serde_json::json!({
+            "types": {"new_post": null, "new_reply": {"email": null}},
+            "digest": null,
+            "new_mention": null
+        });
+        apply(&mut state, &body).unwrap();
+        assert_eq!(state, State::default());
     }
 }

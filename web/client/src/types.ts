@@ -307,8 +307,24 @@ export interface MarkedAll {
   more?: boolean;
 }
 
-export type NotificationPreferences = Record<NotificationType, boolean>;
-export type NotificationPreferencesInput = Partial<Record<NotificationType, boolean | null>>;
+/** The ways a notification reaches someone. */
+export type NotificationChannel = "in_app" | "email" | "push";
+export type NotificationChannels = Record<NotificationChannel, boolean>;
+/** How often a digest of the caller's communities is emailed. */
+export type DigestFrequency = "off" | "daily" | "weekly";
+
+export interface NotificationPreferences {
+  types: Record<NotificationType, NotificationChannels>;
+  digest: DigestFrequency;
+  /** Whether email can reach the caller at all: the LMS gave an address, and it did not bounce. */
+  email: { address_known: boolean; suppressed: boolean };
+}
+
+/** Any subset; `null` changes nothing. */
+export interface NotificationPreferencesInput {
+  types?: Partial<Record<NotificationType, Partial<Record<NotificationChannel, boolean | null>> | null>>;
+  digest?: DigestFrequency | null;
+}
 
 // ---------------------------------------------------------------- LMS (admin tokens)
 

@@ -166,8 +166,10 @@ describe("endpoint groups", () => {
     assert.equal((await sam.api.communities.mute(course.communityId)).watching, false);
     const mine = await sam.api.communities.mine().all();
     assert.ok(mine.some((c) => c.id === course.communityId));
-    const prefs = await sam.api.notifications.setPreferences({ new_post: false });
-    assert.equal(prefs.new_post, false);
+    const prefs = await sam.api.notifications.setPreferences({ types: { new_post: { in_app: false, email: true } }, digest: "weekly" });
+    assert.deepEqual(prefs.types.new_post, { in_app: false, email: true, push: false });
+    assert.equal(prefs.digest, "weekly");
+    assert.deepEqual((await sam.api.notifications.preferences()).types.new_post, prefs.types.new_post);
     const username = (await sam.api.communities.members(course.communityId).all()).find((m) => m.user_id === alex.id)?.username;
     await sam.api.posts.create(course.communityId, { title: "Ping", content: `Hello @${username}` });
     const count = await eventually("the mention's notification", async () => (await alex.api.notifications.unreadCount()) || undefined);
