@@ -39,7 +39,7 @@ VENV := .local/venv
 PY := $(VENV)/bin/python
 
 .PHONY: help dev deps build stop test lint cfn-lint bench load package clean smoke smoke-local \
-  web-deps web web-serve web-test web-screenshots chromium deploy-web redrive
+  web-deps web web-serve web-test email-now digest-now emails web-screenshots chromium deploy-web redrive
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -58,7 +58,16 @@ dev: deps build web ## Start DynamoDB Local, the AWS emulator, the local API Gat
 	web_pid=$$!
 	trap 'kill $$web_pid 2>/dev/null || true' EXIT
 	DYNAMODB_ENDPOINT=http://127.0.0.1:$(DYNAMODB_PORT) HTTP_PORT=$(HTTP_PORT) WS_PORT=$(WS_PORT) \
-	  AWS_EMULATOR_ENDPOINT=http://127.0.0.1:$(AWS_EMULATOR_PORT) PARAMETER_OVERRIDES="$(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
+	  AWS_EMULATOR_ENDPOINT=http://127.0.0.1:$(AWS_EMULATOR_PORT) PARAMETER_OVERRIDES="WebAppUrl=http://127.0.0.1:$(WEB_PORT) $(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
+
+email-now: ## With `make dev` running: send the notification emails that are due now (the every-minute schedule)
+	@curl -sS -X POST http://127.0.0.1:$(WS_PORT)/@gateway/schedules/EmailFunction.Due; echo
+
+digest-now: ## With `make dev` running: send the digests due this hour (the hourly schedule; once per user and period)
+	@curl -sS -X POST http://127.0.0.1:$(WS_PORT)/@gateway/schedules/EmailFunction.Digest; echo
+
+emails: ## With `make dev` running: the emails sent so far (sender, recipients, subject), from the AWS emulator
+	@scripts/sent-emails.py --endpoint http://127.0.0.1:$(AWS_EMULATOR_PORT)
 
 stop: ## Stop the DynamoDB Local and the AWS emulator started by `make dev`
 	scripts/dynamodb-local.sh stop --port $(DYNAMODB_PORT)

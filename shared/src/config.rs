@@ -46,8 +46,9 @@ pub struct EmailSettings {
     pub configuration_set: Option<String>,
     /// `WEB_APP_URL`: links in emails go to its `#/...` routes.
     pub web_app_url: String,
-    /// `API_URL`: the HTTP API with its stage (one-click unsubscribe).
-    pub api_url: String,
+    /// `API_URL`: the HTTP API with its stage, where one-click unsubscribe is. Only the function
+    /// that writes emails needs it (the API's own functions cannot name their API in the template).
+    pub api_url: Option<String>,
     /// `DIGEST_HOUR_UTC` (0-23, default 7).
     pub digest_hour: u32,
 }
@@ -132,15 +133,18 @@ impl Config {
                 .ok_or_else(|| ConfigError(format!("{k} must be a positive number"))),
             None => Ok(default),
         };
-        let email = match optional("EMAIL_FROM") {
-            None => None,
-            Some(from) => Some(EmailSettings {
+        let email = match (optional("EMAIL_FROM"), optional("WEB_APP_URL")) {
+            (None, _) => None,
+            // Links in emails need the web app; a stack the template made always names it.
+            (Some(_), None) => {
+                tracing::warn!("EMAIL_FROM is set without WEB_APP_URL: no email is sent");
+                None
+            }
+            (Some(from), Some(web_app_url)) => Some(EmailSettings {
                 from,
                 configuration_set: optional("EMAIL_CONFIGURATION_SET"),
-                web_app_url: optional("WEB_APP_URL")
-                    .ok_or_else(|| ConfigError("WEB_APP_URL is required with EMAIL_FROM".into()))?,
-                api_url: optional("API_URL")
-                    .ok_or_else(|| ConfigError("API_URL is required with EMAIL_FROM".into()))?,
+                web_app_url,
+                api_url: optional("API_URL"),
                 digest_hour: match optional("DIGEST_HOUR_UTC") {
                     Some(v) => v.parse::<u32>().ok().filter(|h| *h < 24).ok_or_else(|| {
                         ConfigError("DIGEST_HOUR_UTC must be an hour, 0 to 23".into())

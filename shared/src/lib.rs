@@ -99,11 +99,12 @@ impl App {
         self.keys.refresh().await;
     }
 
-    /// Email's links and names, when email is configured.
+    /// Email's links and names, when email is configured with the API's URL (`API_URL`).
     pub fn email_config(&self) -> Option<email::EmailConfig> {
-        self.config.email.as_ref().map(|e| email::EmailConfig {
+        let e = self.config.email.as_ref()?;
+        Some(email::EmailConfig {
             web_app_url: e.web_app_url.clone(),
-            api_url: e.api_url.clone(),
+            api_url: e.api_url.clone()?,
             product: "Course Community".into(),
         })
     }

@@ -64,7 +64,7 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Er
         app.email_config(),
         app.config.email.as_ref(),
     ) else {
-        return Err("email is not configured (EMAIL_FROM)".into());
+        return Err("email is not configured (EMAIL_FROM, WEB_APP_URL and API_URL)".into());
     };
     let sender = Sender {
         db: &app.db,

@@ -33,11 +33,13 @@ pub const LOCAL_KEY_VARIABLES: [&str; 3] = ["JWT_SECRET", "CURSOR_SECRET", "KEYS
 
 /// Environment of one function, resolved as described in [`GatewayConfig`]: an override wins,
 /// then the gateway's own environment, then the template's literal or parameter default;
-/// the Lambda and local-stack variables are always set.
+/// the Lambda and local-stack variables are always set, among them the two APIs' URLs with
+/// their stages (`WS_MANAGEMENT_ENDPOINT`, and `API_URL` for a function the template gives one).
 pub fn function_env(
     cfg: &GatewayConfig,
     f: &FunctionSpec,
     ws_base_url: &str,
+    http_base_url: &str,
 ) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for (k, default) in &f.environment {
@@ -80,6 +82,9 @@ pub fn function_env(
     for (k, v) in fixed {
         env.insert(k.to_string(), v);
     }
+    if f.environment.contains_key("API_URL") {
+        env.insert("API_URL".into(), http_base_url.to_string());
+    }
     if let Some(endpoint) = &cfg.aws_endpoint {
         for k in EMULATED_SERVICES {
             env.insert(k.to_string(), endpoint.clone());
@@ -89,6 +94,31 @@ pub fn function_env(
         env.insert(k.clone(), v.clone());
     }
     env
+}
+
+/// Creates a sending identity in the AWS emulator's SES (v2 CreateEmailIdentity; the emulator
+/// verifies it at once), as CloudFormation would have: one that exists already is fine.
+async fn create_email_identity(endpoint: &str, region: &str, identity: &str) -> Result<(), Error> {
+    let url = format!("{}/v2/email/identities", endpoint.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        // The emulator reads the service and region from a header of SigV4's shape.
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=local/20260101/{region}/ses/aws4_request, SignedHeaders=host, Signature=0"
+            ),
+        )
+        .json(&serde_json::json!({ "EmailIdentity": identity }))
+        .send()
+        .await
+        .map_err(|e| Error::Io(format!("creating email identity {identity} at {endpoint}: {e}")))?;
+    match response.status().as_u16() {
+        200..=299 | 409 => Ok(()),
+        status => Err(Error::Io(format!(
+            "creating email identity {identity} at {endpoint}: HTTP {status}"
+        ))),
+    }
 }
 
 /// Creates a bucket in the AWS emulator (which takes unsigned requests), as CloudFormation
@@ -154,6 +184,7 @@ impl Gateway {
             .local_addr()
             .map_err(|e| Error::Io(e.to_string()))?;
         let ws_base = format!("http://{ws_addr}{}", stage_path(&template.websocket.stage));
+        let http_base = format!("http://{http_addr}{}", stage_path(&template.http_stage));
 
         let log = if cfg.quiet {
             LogSink::Quiet
@@ -178,6 +209,9 @@ impl Gateway {
             }
             for topic in &template.topics {
                 crate::sns::create_topic(endpoint, &cfg.region, topic).await?;
+            }
+            for identity in &template.email_identities {
+                create_email_identity(endpoint, &cfg.region, identity).await?;
             }
         }
 
@@ -222,7 +256,9 @@ impl Gateway {
                 binary,
                 timeout: f.timeout,
                 memory_mb: f.memory_mb,
-                env: function_env(&fn_cfg, f, &ws_base).into_iter().collect(),
+                env: function_env(&fn_cfg, f, &ws_base, &http_base)
+                    .into_iter()
+                    .collect(),
                 region: cfg.region.clone(),
                 max_instances: f
                     .reserved_concurrency

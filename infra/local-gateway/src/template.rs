@@ -44,6 +44,9 @@ pub struct Template {
     /// Logical ids of the `AWS::SNS::Topic`s: locally a `!Ref` to one is its [`local_topic_arn`],
     /// and the gateway creates them in the AWS emulator at start.
     pub topics: Vec<String>,
+    /// The identities (`EmailIdentity`: a domain or an address) of the `AWS::SES::EmailIdentity`s:
+    /// the gateway creates them in the AWS emulator at start, so that mail from them is sent.
+    pub email_identities: Vec<String>,
     /// `Type: Schedule` and `Type: ScheduleV2` events of functions, in template order.
     pub schedules: Vec<ScheduleSpec>,
     /// `Type: SNS` events of functions (topic -> function), in template order.
@@ -333,6 +336,16 @@ impl Template {
             .iter()
             .filter(|(_, res)| get(res, "Type").and_then(Value::as_str) == Some("AWS::SNS::Topic"))
             .filter_map(|(k, _)| k.as_str().map(str::to_string))
+            .collect();
+        t.email_identities = resources
+            .iter()
+            .filter(|(_, res)| {
+                get(res, "Type").and_then(Value::as_str) == Some("AWS::SES::EmailIdentity")
+            })
+            .filter_map(|(_, res)| {
+                let identity = get(res, "Properties").and_then(|p| get(p, "EmailIdentity"))?;
+                t.resolve_scalar(identity)
+            })
             .collect();
         let globals = get(&root, "Globals").and_then(|g| get(g, "Function"));
         let mut seen_http_api = false;

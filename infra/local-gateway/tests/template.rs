@@ -246,7 +246,12 @@ fn function_environment() {
         .dynamodb_endpoint("http://127.0.0.1:8999")
         .env("OVERRIDDEN", "override")
         .env("EXTRA", "x");
-    let env = function_env(&cfg, &t.functions["EchoFunction"], "http://127.0.0.1:4001");
+    let env = function_env(
+        &cfg,
+        &t.functions["EchoFunction"],
+        "http://127.0.0.1:4001",
+        "http://127.0.0.1:4000/dev",
+    );
     assert_eq!(env["LITERAL"], "plain");
     assert_eq!(env["FROM_PARAM"], "hello");
     assert!(!env.contains_key("NO_DEFAULT"));
@@ -265,10 +270,15 @@ fn function_environment() {
     for k in local_gateway::EMULATED_SERVICES {
         assert!(!env.contains_key(k), "{k} set with no emulator");
     }
-    let env = function_env(&cfg.log_format("Text"), &t.functions["EchoFunction"], "x");
+    let env = function_env(
+        &cfg.log_format("Text"),
+        &t.functions["EchoFunction"],
+        "x",
+        "y",
+    );
     assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "Text");
     let cfg = GatewayConfig::default().aws_endpoint("http://127.0.0.1:5999");
-    let env = function_env(&cfg, &t.functions["EchoFunction"], "x");
+    let env = function_env(&cfg, &t.functions["EchoFunction"], "x", "y");
     assert_eq!(env["AWS_ENDPOINT_URL_S3"], "http://127.0.0.1:5999");
     assert_eq!(env["AWS_ENDPOINT_URL_SESV2"], "http://127.0.0.1:5999");
     assert_eq!(env["AWS_ENDPOINT_URL_SNS"], "http://127.0.0.1:5999");

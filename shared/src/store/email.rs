@@ -52,7 +52,9 @@ pub async fn suppress(db: &Db, suppression: &Suppression) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Queued {
     pub notification: Notification,
-    #[serde(default)]
+    /// Absent until sent (or dropped): what is still queued is read with
+    /// `attribute_not_exists(sent_at)`, which a stored null would fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
 }
 

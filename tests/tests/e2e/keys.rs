@@ -11,7 +11,7 @@ use std::time::Duration;
 const TTL_SECS: u64 = 1;
 const KEY_B: &str = "rotated-hs256-key-b-0123456789abcdef0123";
 
-async fn secrets() -> aws_sdk_secretsmanager::Client {
+pub(crate) async fn secrets() -> aws_sdk_secretsmanager::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(aws_emulator_endpoint())
@@ -23,7 +23,7 @@ async fn secrets() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&config)
 }
 
-fn keys_json(jwt: (&str, Option<&str>), cursor: (&str, Option<&str>)) -> String {
+pub(crate) fn keys_json(jwt: (&str, Option<&str>), cursor: (&str, Option<&str>)) -> String {
     json!({
         "jwt": { "current": jwt.0, "previous": jwt.1 },
         "cursor": { "current": cursor.0, "previous": cursor.1 },

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod data_rights;
 mod direct_messages;
+mod email;
 mod events;
 mod forum;
 mod gateway;
