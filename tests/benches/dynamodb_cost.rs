@@ -1033,6 +1033,14 @@ async fn main() {
         rows: Vec::new(),
         section: "",
     };
+    // `BENCH_DIGEST_ONLY=1`: only the digest run of a course (printed, not written).
+    if std::env::var("BENCH_DIGEST_ONLY").is_ok_and(|v| v == "1") {
+        m.section = "Email";
+        let digest = digest_of_a_course(&mut m, &proxy_url, &bins).await;
+        println!("{}", serde_json::to_string_pretty(&digest).unwrap_or_default());
+        println!("{}", digest_markdown(&digest));
+        return;
+    }
     // `BENCH_SEARCH_ONLY=1`: only the search at scale (its own results file).
     if std::env::var("BENCH_SEARCH_ONLY").is_ok_and(|v| v == "1") {
         let search_report = search_at_scale(&mut m).await;
@@ -2051,6 +2059,8 @@ async fn main() {
     )
     .await;
     let search_report = search_at_scale(&mut m).await;
+    m.section = "Email";
+    let digest = digest_of_a_course(&mut m, &proxy_url, &bins).await;
 
     // ---------------------------------------------------------------- results
     for l in listeners {
@@ -2097,6 +2107,7 @@ async fn main() {
         "settle_ms": settle.as_millis() as u64,
         "dataset": { "posts": 25, "thread_replies": 10, "chat_messages": 30, "subscribed_connections": audience },
         "capacity_check": capacity,
+        "digest_of_a_course": digest,
         "write_units_check": write_check,
         "operations": m.rows.iter().map(Row::json).collect::<Vec<_>>(),
         "not_counted": uncounted,
@@ -2104,7 +2115,8 @@ async fn main() {
         "not_2xx": failed,
         "gateway_stats": serde_json::to_value(stack.gateway.stats()).unwrap_or(Value::Null),
     });
-    let md = markdown(&m.rows, audience, &write_check);
+    let mut md = markdown(&m.rows, audience, &write_check);
+    md.push_str(&digest_markdown(&digest));
     common::write_results("dynamodb_cost", &report, &md);
     write_search_results(&search_report, build);
     assert!(
@@ -2428,4 +2440,143 @@ fn search_markdown(report: &Value, build: &str) -> String {
         ));
     }
     md
+}
+
+/// Students of the course whose daily digest is measured.
+const DIGEST_STUDENTS: usize = 500;
+/// New threads in the course since the period began.
+const DIGEST_THREADS: usize = 10;
+
+/// One hourly digest run for a course of 500 students who all chose the daily digest, with 10
+/// new threads since the period began: the requests and units of the whole run (one row), the
+/// emails sent, and what it costs. Its own stack (email on: the web app's URL; digests due from
+/// midnight UTC), its DynamoDB requests through the same counting proxy.
+async fn digest_of_a_course(
+    m: &mut Meter<'_>,
+    proxy_url: &str,
+    bins: &std::path::Path,
+) -> Value {
+    use futures::{StreamExt, stream};
+    let stack = Stack::start_with(|cfg| {
+        cfg.bin_dir = bins.to_path_buf();
+        cfg.dynamodb_endpoint = proxy_url.to_string();
+        cfg.parameter_overrides
+            .insert("WebAppUrl".into(), "https://community.example.edu".into());
+        cfg.env_overrides
+            .insert("DIGEST_HOUR_UTC".into(), "0".into());
+    })
+    .await;
+    let course = stack.course().await;
+    let cid = course.community_id.clone();
+    let admin = stack.api(&stack.admin());
+    let students: Vec<User> = (0..DIGEST_STUDENTS)
+        .map(|_| stack.user(Role::Student))
+        .collect();
+    stream::iter(&students)
+        .map(|u| {
+            let (stack, admin, course) = (&stack, &admin, &course);
+            async move {
+                let r = admin
+                    .put(
+                        &format!("/api/community/lms/users/{}/", u.id),
+                        json!({ "name": u.name, "username": u.username, "email": format!("{}@school.test", u.id) }),
+                    )
+                    .await;
+                assert!(r.status < 300, "user: {r:?}");
+                stack.enroll(course, u, None).await;
+                stack.join(course, u).await;
+                let r = stack
+                    .api(u)
+                    .patch(
+                        "/api/community/notifications/preferences/",
+                        json!({ "digest": "daily" }),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "digest: {r:?}");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let instructor = stack.api(&course.instructor);
+    for i in 0..DIGEST_THREADS {
+        let r = instructor
+            .post(
+                "/api/community/posts/",
+                json!({ "community": cid, "kind": "discussion", "title": format!("Week {i} notes"),
+                        "content": "What we covered this week, and what to read next. ".repeat(4) }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "thread: {r:?}");
+    }
+    // The notifier's work of seeding (watchers of new posts) is done before the run starts.
+    m.quiesce().await;
+    let mark = (m.counter.mark(), m.pushes());
+    let started = Instant::now();
+    let report = stack
+        .gateway
+        .run_schedule("EmailFunction.Digest")
+        .await
+        .expect("the digest run");
+    let took = started.elapsed();
+    m.quiesce().await;
+    m.record(
+        &format!("EmailFunction.Digest ({DIGEST_STUDENTS} daily subscribers, {DIGEST_THREADS} new threads)"),
+        "200".into(),
+        Some(took),
+        mark,
+    );
+    let row = m.rows.last().expect("the row");
+    let (rcu, wcu) = (row.rcu(), row.wcu());
+    let requests = row.calls.len();
+    let sent = report["sent"].as_u64().unwrap_or(0);
+    assert_eq!(sent as usize, DIGEST_STUDENTS, "every student gets a digest: {report}");
+    let again = stack
+        .gateway
+        .run_schedule("EmailFunction.Digest")
+        .await
+        .expect("the run again");
+    assert_eq!(again["sent"], 0, "a second run of the hour sends nothing: {again}");
+    // On-demand prices of docs/cost-model.md; SES 0.10 USD per 1,000 emails; Lambda arm64
+    // 0.0000133334 USD per GB-second at the function's 256 MB, with the run's local duration.
+    let dynamodb_usd = rcu * 0.125e-6 + wcu * 0.625e-6;
+    let ses_usd = sent as f64 * 0.10e-3;
+    let lambda_usd = took.as_secs_f64() * 0.25 * 0.000_013_333_4 + 0.20e-6;
+    json!({
+        "students": DIGEST_STUDENTS,
+        "new_threads": DIGEST_THREADS,
+        "report": report,
+        "dynamodb_requests": requests,
+        "rcu": rcu,
+        "wcu": wcu,
+        "emails": sent,
+        "seconds_locally": took.as_secs_f64(),
+        "usd": { "dynamodb": dynamodb_usd, "ses": ses_usd, "lambda": lambda_usd,
+                 "total": dynamodb_usd + ses_usd + lambda_usd },
+        "second_run_sent": again["sent"],
+    })
+}
+
+fn digest_markdown(d: &Value) -> String {
+    format!(
+        "## One digest run for a course of {} students\n\n\
+         All {} chose the daily digest; {} new threads since the period began. The hourly run \
+         (`EmailFunction.Digest`) made {} DynamoDB requests ({} RCU, {} WCU) and sent {} emails in \
+         {:.1} s locally; a second run of the same hour sent {}. Cost of the run: DynamoDB USD {:.5}, \
+         SES USD {:.4}, Lambda USD {:.5} (256 MB for the local duration): **USD {:.4}**, almost all \
+         of it SES's price per email.\n\n",
+        d["students"],
+        d["students"],
+        d["new_threads"],
+        d["dynamodb_requests"],
+        units(d["rcu"].as_f64().unwrap_or(0.0)),
+        units(d["wcu"].as_f64().unwrap_or(0.0)),
+        d["emails"],
+        d["seconds_locally"].as_f64().unwrap_or(0.0),
+        d["second_run_sent"],
+        d["usd"]["dynamodb"].as_f64().unwrap_or(0.0),
+        d["usd"]["ses"].as_f64().unwrap_or(0.0),
+        d["usd"]["lambda"].as_f64().unwrap_or(0.0),
+        d["usd"]["total"].as_f64().unwrap_or(0.0),
+    )
 }

@@ -5,6 +5,8 @@ export type Route =
   | { name: "signin" }
   | { name: "home" }
   | { name: "notifications" }
+  | { name: "settings-notifications" }
+  | { name: "unsubscribe"; token: string }
   | { name: "community"; id: string; tab: CommunityTab; postId?: string; query: URLSearchParams };
 
 export type CommunityTab = "forum" | "post" | "new" | "chat" | "moderation" | "members" | "settings";
@@ -16,6 +18,8 @@ export function parse(hash: string): Route {
   const query = new URLSearchParams(qs);
   if (parts[0] === "signin") return { name: "signin" };
   if (parts[0] === "notifications") return { name: "notifications" };
+  if (parts[0] === "settings" && parts[1] === "notifications") return { name: "settings-notifications" };
+  if (parts[0] === "unsubscribe") return { name: "unsubscribe", token: query.get("token") ?? "" };
   if (parts[0] === "c" && parts[1]) {
     const tab = (TABS as string[]).includes(parts[2] ?? "") ? (parts[2] as CommunityTab) : "forum";
     return { name: "community", id: parts[1], tab, postId: tab === "post" ? parts[3] : undefined, query };

@@ -40,6 +40,13 @@ export const api = computed(() => {
   return new CommunityClient({ baseUrl: c.httpUrl, token: () => token.value ?? "" });
 });
 
+/** A client for the calls that need no sign-in (it sends the token when there is one). */
+export function anyClient(): CommunityClient | null {
+  const c = config.value;
+  if (!c) return null;
+  return api.value ?? new CommunityClient({ baseUrl: c.httpUrl, token: () => "" });
+}
+
 /** The client of the signed-in user (screens behind sign-in only). */
 export function client(): CommunityClient {
   const c = api.value;

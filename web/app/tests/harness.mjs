@@ -188,3 +188,19 @@ export async function eventually(fn, ms = 15_000, what = "condition") {
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
+
+/** Runs one of the template's schedules now, through the local gateway (its WebSocket port). */
+export async function runSchedule(id) {
+  const origin = new URL(WS_URL.replace(/^ws/, "http")).origin;
+  const res = await fetch(`${origin}/@gateway/schedules/${encodeURIComponent(id)}`, { method: "POST" });
+  if (!res.ok) throw new Error(`schedule ${id}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** The raw emails the AWS emulator's SES received for `address`, oldest first. */
+export async function emailsTo(address) {
+  const res = await fetch(`${env("AWS_EMULATOR_ENDPOINT")}/moto-api/data.json`);
+  if (!res.ok) throw new Error(`the AWS emulator: ${res.status}`);
+  const data = await res.json();
+  return (data.ses?.RawMessage ?? []).filter((m) => (m.destinations ?? []).includes(address)).map((m) => m.raw_data);
+}

@@ -24,6 +24,7 @@ import type {
   NotificationListOptions,
   NotificationPreferences,
   NotificationPreferencesInput,
+  Unsubscribed,
   OnlineUser,
   Page,
   PageOptions,
@@ -240,6 +241,13 @@ export class Notifications {
   }
   setPreferences(body: NotificationPreferencesInput): Promise<NotificationPreferences> {
     return this.http.request("PATCH", "notifications/preferences/", { body });
+  }
+  /**
+   * Follows an email's unsubscribe link (its `token`): needs no sign-in. A token that was altered
+   * is a 400; one of another user, used while signed in, a 403. Nothing changes then.
+   */
+  unsubscribe(token: string): Promise<Unsubscribed> {
+    return this.http.request("POST", "notifications/unsubscribe/", { query: { token } });
   }
 }
 

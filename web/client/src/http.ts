@@ -39,7 +39,9 @@ export class Http {
 
   async request<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
     const token = await this.#token();
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: "application/json" };
+    // No token (signed out): no Authorization header, for the calls that need no sign-in.
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (token) headers.authorization = `Bearer ${token}`;
     const init: RequestInit = { method, headers };
     if (options.body !== undefined) {
       headers["content-type"] = "application/json";

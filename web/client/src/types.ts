@@ -276,7 +276,12 @@ export type NotificationType =
   | "new_message"
   | "post_approved"
   | "post_rejected"
-  | "post_flagged";
+  | "post_flagged"
+  | "new_direct_message"
+  | "announcement"
+  | "answer_accepted"
+  | "answer_endorsed"
+  | "marked_duplicate";
 
 export interface Notification {
   id: Ulid;
@@ -326,12 +331,19 @@ export interface NotificationPreferencesInput {
   digest?: DigestFrequency | null;
 }
 
+/** What an unsubscribe link stopped: every notification email, or the digest. */
+export interface Unsubscribed {
+  unsubscribed: "notifications" | "digest";
+}
+
 // ---------------------------------------------------------------- LMS (admin tokens)
 
 export interface LmsUserInput {
   name: string;
   username: string;
   avatar_url?: string | null;
+  /** Where email notifications go; only the LMS gives it, and no API answer shows it. */
+  email?: string | null;
 }
 
 export interface LmsUser {

@@ -169,6 +169,10 @@ describe("endpoint groups", () => {
     const prefs = await sam.api.notifications.setPreferences({ types: { new_post: { in_app: false, email: true } }, digest: "weekly" });
     assert.deepEqual(prefs.types.new_post, { in_app: false, email: true, push: false });
     assert.equal(prefs.digest, "weekly");
+    // An unsubscribe token that was not issued is refused, and nothing changes.
+    const refused = await sam.api.notifications.unsubscribe("not-a-token").catch((e: unknown) => e);
+    assert.ok(refused instanceof ApiError && refused.status === 400, `400, got ${refused}`);
+    assert.equal((await sam.api.notifications.preferences()).types.new_mention.email, true);
     assert.deepEqual((await sam.api.notifications.preferences()).types.new_post, prefs.types.new_post);
     const username = (await sam.api.communities.members(course.communityId).all()).find((m) => m.user_id === alex.id)?.username;
     await sam.api.posts.create(course.communityId, { title: "Ping", content: `Hello @${username}` });
