@@ -36,6 +36,7 @@ printf '{"httpUrl": "%s", "wsUrl": "%s"}\n' "$http_url" "$ws_url" >"$config"
 aws s3 sync dist/assets "s3://$bucket/assets" --delete --exclude "*.map" \
   --cache-control "public, max-age=31536000, immutable"
 aws s3 cp dist/index.html "s3://$bucket/index.html" --cache-control "no-cache" --content-type "text/html; charset=utf-8"
+aws s3 cp dist/sw.js "s3://$bucket/sw.js" --cache-control "no-cache" --content-type "text/javascript; charset=utf-8"
 aws s3 cp "$config" "s3://$bucket/config.json" --cache-control "no-cache" --content-type "application/json"
 aws cloudfront create-invalidation --distribution-id "$distribution" --paths /index.html /config.json >/dev/null
 echo "web app: $app_url (API $http_url, WebSocket $ws_url)"

@@ -25,6 +25,9 @@ import type {
   NotificationPreferences,
   NotificationPreferencesInput,
   Unsubscribed,
+  PushSettings,
+  PushSubscription,
+  PushSubscriptionInput,
   OnlineUser,
   Page,
   PageOptions,
@@ -248,6 +251,17 @@ export class Notifications {
    */
   unsubscribe(token: string): Promise<Unsubscribed> {
     return this.http.request("POST", "notifications/unsubscribe/", { query: { token } });
+  }
+  /** The VAPID key, the platforms and the caller's push subscriptions. */
+  push(): Promise<PushSettings> {
+    return this.http.request("GET", "notifications/push/");
+  }
+  /** Registers a browser's subscription or a device token (the same one again is kept once). */
+  subscribePush(body: PushSubscriptionInput): Promise<PushSubscription> {
+    return this.http.request("POST", "notifications/push/subscriptions/", { body });
+  }
+  unsubscribePush(id: string): Promise<void> {
+    return this.http.request("DELETE", `notifications/push/subscriptions/${seg(id)}/`);
   }
 }
 

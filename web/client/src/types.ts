@@ -331,6 +331,30 @@ export interface NotificationPreferencesInput {
   digest?: DigestFrequency | null;
 }
 
+/** Where push notifications can go: browsers (Web Push), Apple and Android devices (SNS). */
+export type PushPlatform = "web" | "apns" | "fcm";
+
+export interface PushSubscription {
+  id: Ulid;
+  platform: PushPlatform;
+  created_at: Timestamp;
+  /** The push service's host of a browser subscription (its full endpoint is not shown). */
+  endpoint_host?: string;
+}
+
+export interface PushSettings {
+  /** The VAPID public key a browser subscribes with (base64url), null when Web Push is off. */
+  vapid_public_key: string | null;
+  /** The platforms this stack can push to. */
+  platforms: PushPlatform[];
+  subscriptions: PushSubscription[];
+}
+
+/** A browser's `PushSubscription.toJSON()` with its platform, or a device token. */
+export type PushSubscriptionInput =
+  | { platform: "web"; endpoint: string; keys: { p256dh: string; auth: string } }
+  | { platform: "apns" | "fcm"; token: string };
+
 /** What an unsubscribe link stopped: every notification email, or the digest. */
 export interface Unsubscribed {
   unsubscribed: "notifications" | "digest";

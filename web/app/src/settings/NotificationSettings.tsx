@@ -8,6 +8,7 @@ import type {
 import { client, handleAuth } from "../session";
 import { useLoad } from "../lib/load";
 import { ErrorNotice, Loading, Notice } from "../ui/Notice";
+import { BrowserPush } from "./BrowserPush";
 
 /** The types in the order a person thinks of them: about me first, then what I follow. */
 export const TYPES: { type: NotificationType; label: string }[] = [
@@ -137,6 +138,7 @@ export function NotificationSettings() {
             ))}
             <p class="muted">New threads you can read and your unread count; nothing is sent when there is nothing new.</p>
           </fieldset>
+          <BrowserPush />
           <ErrorNotice error={error} />
           {saved && (
             <p class="muted" role="status" data-saved>
