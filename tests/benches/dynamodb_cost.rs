@@ -1037,7 +1037,10 @@ async fn main() {
     if std::env::var("BENCH_DIGEST_ONLY").is_ok_and(|v| v == "1") {
         m.section = "Email";
         let digest = digest_of_a_course(&mut m, &proxy_url, &bins).await;
-        println!("{}", serde_json::to_string_pretty(&digest).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&digest).unwrap_or_default()
+        );
         println!("{}", digest_markdown(&digest));
         return;
     }
@@ -2451,11 +2454,7 @@ const DIGEST_THREADS: usize = 10;
 /// new threads since the period began: the requests and units of the whole run (one row), the
 /// emails sent, and what it costs. Its own stack (email on: the web app's URL; digests due from
 /// midnight UTC), its DynamoDB requests through the same counting proxy.
-async fn digest_of_a_course(
-    m: &mut Meter<'_>,
-    proxy_url: &str,
-    bins: &std::path::Path,
-) -> Value {
+async fn digest_of_a_course(m: &mut Meter<'_>, proxy_url: &str, bins: &std::path::Path) -> Value {
     use futures::{StreamExt, stream};
     let stack = Stack::start_with(|cfg| {
         cfg.bin_dir = bins.to_path_buf();
@@ -2530,13 +2529,19 @@ async fn digest_of_a_course(
     let (rcu, wcu) = (row.rcu(), row.wcu());
     let requests = row.calls.len();
     let sent = report["sent"].as_u64().unwrap_or(0);
-    assert_eq!(sent as usize, DIGEST_STUDENTS, "every student gets a digest: {report}");
+    assert_eq!(
+        sent as usize, DIGEST_STUDENTS,
+        "every student gets a digest: {report}"
+    );
     let again = stack
         .gateway
         .run_schedule("EmailFunction.Digest")
         .await
         .expect("the run again");
-    assert_eq!(again["sent"], 0, "a second run of the hour sends nothing: {again}");
+    assert_eq!(
+        again["sent"], 0,
+        "a second run of the hour sends nothing: {again}"
+    );
     // On-demand prices of docs/cost-model.md; SES 0.10 USD per 1,000 emails; Lambda arm64
     // 0.0000133334 USD per GB-second at the function's 256 MB, with the run's local duration.
     let dynamodb_usd = rcu * 0.125e-6 + wcu * 0.625e-6;
