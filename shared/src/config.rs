@@ -60,6 +60,9 @@ pub struct VapidSettings {
     pub private_key: String,
     /// `VAPID_SUBJECT`: a `mailto:` or `https:` contact for push services.
     pub subject: String,
+    /// `VAPID_PUBLIC_KEY`: the public key browsers subscribe with (base64url, the 65-byte
+    /// uncompressed point); derived from the private key when unset.
+    pub public_key: Option<String>,
 }
 
 impl std::fmt::Debug for VapidSettings {
@@ -156,6 +159,7 @@ impl Config {
         let vapid = optional("VAPID_PRIVATE_KEY").map(|private_key| VapidSettings {
             private_key,
             subject: optional("VAPID_SUBJECT").unwrap_or_else(|| "mailto:admin@localhost".into()),
+            public_key: optional("VAPID_PUBLIC_KEY"),
         });
         Ok(Self {
             email,

@@ -409,6 +409,18 @@ pub fn queued_email(user_id: &str, notification_id: &str) -> Key {
 
 pub const QUEUED_EMAIL_PREFIX: &str = "OUTGOING_EMAIL#";
 
+/// `USER#{user_id} / PUSH#{subscription_id}`: one push subscription of a user (a browser's
+/// Web Push endpoint or a phone's SNS platform endpoint); the id is a ULID, so a Query of the
+/// prefix answers them oldest first. Sorts after `NOTIFICATIONS` like the rows above.
+pub fn push_subscription(user_id: &str, subscription_id: &str) -> Key {
+    key(
+        user_pk(user_id),
+        format!("{PUSH_SUBSCRIPTION_PREFIX}{subscription_id}"),
+    )
+}
+
+pub const PUSH_SUBSCRIPTION_PREFIX: &str = "PUSH#";
+
 /// How many partitions the due emails are spread over (each run reads them all).
 pub const EMAIL_DUE_SHARDS: u32 = 4;
 

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod notifications;
 pub mod posts;
+pub mod push;
 pub mod ratelimit;
 pub mod realtime;
 pub mod search;
@@ -54,6 +55,8 @@ pub struct App {
     pub files: store::objects::Files,
     /// SES, when email is configured (`EMAIL_FROM`).
     pub mailer: Option<email::Mailer>,
+    /// Web Push and SNS mobile push, when a VAPID key or a platform application is configured.
+    pub devices: Option<std::sync::Arc<push::Sender>>,
 }
 
 impl App {
@@ -79,9 +82,13 @@ impl App {
             .email
             .as_ref()
             .map(|e| email::Mailer::new(&sdk, e.from.clone(), e.configuration_set.clone()));
+        let devices = push::Sender::from_config(&sdk, &config)
+            .map_err(|e| format!("push: {e}"))?
+            .map(std::sync::Arc::new);
         Ok(Self {
             files,
             mailer,
+            devices,
             cursors: cursor::Cursors::rotating(keys.cursor.clone()),
             keys: std::sync::Arc::new(keys),
             config: std::sync::Arc::new(config),

@@ -1,12 +1,14 @@
-//! Routes of `/api/community/notifications/...` (always the caller's own) and of
+//! Routes of `/api/community/notifications/...` (always the caller's own, push subscriptions
+//! included) and of
 //! `/groups/{id}/watch/`: request parsing and response shapes only; the rules live in
 //! `shared::notifications`.
 
 use lambda_http::{Body, Request, Response};
 use shared::access::Access;
-use shared::http::{self, json_body, ok, page_params, principal, query};
+use shared::http::{self, created, json_body, ok, page_params, principal, query};
 use shared::ids::parse_ulid;
 use shared::notifications::{self, settings};
+use shared::push;
 use shared::{App, Error, Result};
 
 pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
@@ -37,6 +39,27 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
         ("PUT" | "PATCH", ["notifications", "preferences"]) => {
             let body: serde_json::Value = json_body(&req)?;
             ok(&settings::set_preferences(db, me, body).await?)
+        }
+        ("GET", ["notifications", "push"]) => {
+            ok(&push::overview(db, app.devices.as_deref(), me).await?)
+        }
+        ("POST", ["notifications", "push", "subscriptions"]) => {
+            let body: serde_json::Value = json_body(&req)?;
+            let devices = app.devices.as_deref();
+            match push::subscribe(db, devices, app.ids.as_ref(), &app.now_iso(), me, &body).await? {
+                push::Subscribed::New(s) => created(&s),
+                push::Subscribed::Existing(s) => ok(&s),
+            }
+        }
+        ("DELETE", ["notifications", "push", "subscriptions", id]) => {
+            let id = parse_ulid("push subscription", id)?;
+            push::unsubscribe(db, app.devices.as_deref(), me, &id).await?;
+            http::no_content()
+        }
+        (_, ["notifications", "push"]) => Err(Error::MethodNotAllowed("GET")),
+        (_, ["notifications", "push", "subscriptions"]) => Err(Error::MethodNotAllowed("POST")),
+        (_, ["notifications", "push", "subscriptions", _]) => {
+            Err(Error::MethodNotAllowed("DELETE"))
         }
         (_, ["notifications"] | ["notifications", "unread-count"]) => {
             Err(Error::MethodNotAllowed("GET"))

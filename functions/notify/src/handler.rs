@@ -93,6 +93,7 @@ async fn on_record(app: &App, record: &EventRecord) -> Result<()> {
                 retention_days: app.config.notification_retention_days,
                 part_size: app.config.notify_part_size,
                 email: app.config.email.is_some(),
+                devices: app.devices.as_deref(),
             };
             let report = fanout::process(notifier, *item, app.clock.now()).await?;
             tracing::info!(job_id, part, report = ?report, "notification job done");

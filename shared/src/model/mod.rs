@@ -5,6 +5,7 @@ pub mod attachment;
 pub mod audit;
 pub mod grant;
 pub mod notification;
+pub mod push;
 
 use crate::auth::Principal;
 use chrono::{DateTime, Utc};

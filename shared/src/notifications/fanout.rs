@@ -34,6 +34,9 @@ pub struct Notifier<'a> {
     /// Email is configured: notifications whose type a recipient gets by email are queued
     /// for their next email (`email::immediate`).
     pub email: bool,
+    /// Web Push and SNS mobile push, when configured: notifications whose type a recipient
+    /// gets by push go to their subscriptions (`push::deliver`).
+    pub devices: Option<&'a crate::push::Sender>,
 }
 
 /// What one invocation did with one job item.
@@ -51,6 +54,8 @@ pub struct Report {
     /// Part items queued for the rest of a large fan-out.
     pub parts_queued: usize,
     pub push: DeliveryReport,
+    /// Pushes to browsers and phones.
+    pub devices: crate::push::Report,
 }
 
 /// Handles one job item (root or part).
@@ -578,6 +583,22 @@ pub async fn deliver(
     report.written = written.len();
     report.already_delivered = notifications.len() - written.len();
     report.push = push_all(n, &written, now).await;
+    if let Some(devices) = n.devices {
+        // Only what was written now: a retried job finds its notifications stored and pushes
+        // nothing twice.
+        let by_push: Vec<Notification> = written
+            .iter()
+            .filter(|w| {
+                states
+                    .get(&w.recipient_id)
+                    .unwrap_or(&default_state)
+                    .channels(w.notification_type)
+                    .push
+            })
+            .cloned()
+            .collect();
+        report.devices = crate::push::deliver(db, devices, &by_push, now).await;
+    }
     Ok(report)
 }
 

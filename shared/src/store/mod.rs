@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod objects;
 pub mod outbox;
 pub mod posts;
+pub mod push;
 pub mod room;
 pub mod search;
 pub mod settings;

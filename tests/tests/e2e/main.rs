@@ -19,5 +19,6 @@ mod lms;
 mod metrics;
 mod notifications;
 mod posts;
+mod push;
 mod search;
 mod security;

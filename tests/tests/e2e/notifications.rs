@@ -969,6 +969,7 @@ async fn measure_a_post_watched_by_2000_members() {
     .unwrap();
     let app = shared::App {
         mailer: None,
+        devices: None,
         db: shared::db::Db::new(aws_sdk_dynamodb::Client::from_conf(conf), &stack.table),
         auth: std::sync::Arc::new(shared::auth::Verifier::new(&config.jwt, None).unwrap()),
         cursors: shared::cursor::Cursors::new(b"measure"),
@@ -1039,6 +1040,7 @@ async fn measure_a_post_watched_by_2000_members() {
         retention_days: app.config.notification_retention_days,
         part_size: app.config.notify_part_size,
         email: app.config.email.is_some(),
+        devices: None,
     };
     let root = shared::notifications::fanout::process(
         in_process,
