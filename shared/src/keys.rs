@@ -421,6 +421,13 @@ pub fn push_subscription(user_id: &str, subscription_id: &str) -> Key {
 
 pub const PUSH_SUBSCRIPTION_PREFIX: &str = "PUSH#";
 
+/// `USER#{user_id} / PUSHED#{notification_id}`: a notification pushed to a user who gets that
+/// type by push but not in the app, so no notification row records it: a retried job finds the
+/// marker and pushes nothing twice. Kept a day (`ttl`).
+pub fn pushed(user_id: &str, notification_id: &str) -> Key {
+    key(user_pk(user_id), format!("PUSHED#{notification_id}"))
+}
+
 /// How many partitions the due emails are spread over (each run reads them all).
 pub const EMAIL_DUE_SHARDS: u32 = 4;
 

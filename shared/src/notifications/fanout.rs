@@ -544,7 +544,7 @@ pub async fn deliver(
     };
     let (kept, opted): (Vec<Delivery>, Vec<Delivery>) = deliveries.into_iter().partition(|d| {
         let c = channels_of(d);
-        c.in_app || (n.email && c.email)
+        c.in_app || (n.email && c.email) || (n.devices.is_some() && c.push)
     });
     report.opted_out = opted.len();
     let ctx = Context::load(db, job).await?;
@@ -555,6 +555,7 @@ pub async fn deliver(
     let staff = staff_among(db, job, &kept, now).await?;
     let mut by_email = Vec::new();
     let mut notifications = Vec::new();
+    let mut push_only = Vec::new();
     for d in &kept {
         let reveals = staff.contains(&d.user_id) || d.user_id == job.actor.id;
         let notification = render(job, d, &ctx, reveals);
@@ -564,6 +565,8 @@ pub async fn deliver(
         }
         if c.in_app {
             notifications.push(notification);
+        } else if n.devices.is_some() && c.push {
+            push_only.push(notification);
         }
     }
     if !by_email.is_empty() {
@@ -584,9 +587,9 @@ pub async fn deliver(
     report.already_delivered = notifications.len() - written.len();
     report.push = push_all(n, &written, now).await;
     if let Some(devices) = n.devices {
-        // Only what was written now: a retried job finds its notifications stored and pushes
-        // nothing twice.
-        let by_push: Vec<Notification> = written
+        // Only what was written now, or claimed now for those who get it by push alone: a
+        // retried job finds its notifications stored (or claimed) and pushes nothing twice.
+        let mut by_push: Vec<Notification> = written
             .iter()
             .filter(|w| {
                 states
@@ -597,9 +600,34 @@ pub async fn deliver(
             })
             .cloned()
             .collect();
+        by_push.extend(claim_push_only(db, push_only, now).await?);
         report.devices = crate::push::deliver(db, devices, &by_push, now).await;
     }
     Ok(report)
+}
+
+/// The push-only notifications (their recipients get the type by push, not in the app) this
+/// run claims: one conditional write each, so a retried job pushes none of them again.
+async fn claim_push_only(
+    db: &Db,
+    push_only: Vec<Notification>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Notification>> {
+    let claimed: Vec<Option<Notification>> = stream::iter(push_only)
+        .map(|notification| async move {
+            let first = crate::store::push::claim_pushed(
+                db,
+                &notification.recipient_id,
+                &notification.id,
+                now.timestamp(),
+            )
+            .await?;
+            Ok::<_, crate::error::Error>(first.then_some(notification))
+        })
+        .buffer_unordered(TRANSACTIONS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    Ok(claimed.into_iter().flatten().collect())
 }
 
 /// Pushes each new notification to every open connection of its recipient, with the unread

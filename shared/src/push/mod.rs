@@ -9,11 +9,10 @@
 //!   any other failure is logged and never fails the job: push is best effort, the notification
 //!   is stored either way.
 //!
-//! Table rows in `store::push`; Web Push and SNS requests in [`sender`]. See
+//! Table rows in `store::push`; Web Push and SNS requests in `store::pusher`. See
 //! `docs/notifications.md` ("Push").
 
 pub mod payload;
-pub mod sender;
 pub mod validate;
 
 use crate::auth::{Principal, Role};
@@ -26,8 +25,8 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
+pub use crate::store::pusher::{Outcome, Sender};
 pub use payload::Payload;
-pub use sender::{Outcome, Sender};
 pub use validate::Registration;
 
 /// Subscriptions a user keeps at most; registering one more replaces the oldest.

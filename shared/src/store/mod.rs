@@ -19,6 +19,7 @@ pub mod objects;
 pub mod outbox;
 pub mod posts;
 pub mod push;
+pub mod pusher;
 pub mod room;
 pub mod search;
 pub mod settings;

@@ -1,9 +1,9 @@
 //! Push subscriptions as stored, in their user's partition (`USER#{user} / PUSH#{id}`).
 //!
 //! Every DynamoDB request of push lives here; every Web Push and SNS request lives in
-//! `crate::push`.
+//! [`super::pusher`].
 
-use super::db::{Db, TxOutcome, delete_of, s, sdk, to_item};
+use super::db::{Db, TxOutcome, delete_of, is_condition_failed, n, s, sdk, to_item};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::push::PushSubscription;
@@ -60,4 +60,27 @@ pub async fn delete(db: &Db, user_id: &str, id: &str) -> Result<Option<PushSubsc
         .filter(|a| !a.is_empty())
         .map(super::db::from_item)
         .transpose()
+}
+
+/// How long a [`claim_pushed`] marker is kept: longer than a notification job is retried.
+const PUSHED_RETENTION_SECS: i64 = 24 * 3600;
+
+/// Claims the push of a notification that has no notification row (its recipient gets its type
+/// by push only): one conditional PutItem; `true` the first time, `false` when a retried job
+/// claimed it already.
+pub async fn claim_pushed(db: &Db, user_id: &str, notification_id: &str, now: i64) -> Result<bool> {
+    let key = keys::pushed(user_id, notification_id);
+    let put = db
+        .put_item()
+        .item("PK", s(&key.pk))
+        .item("SK", s(&key.sk))
+        .item("ttl", n(now + PUSHED_RETENTION_SECS))
+        .condition_expression("attribute_not_exists(PK)")
+        .send()
+        .await;
+    match put {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(sdk(e)),
+    }
 }

@@ -226,6 +226,84 @@ async fn a_subscription_the_push_service_calls_gone_is_removed() {
 }
 
 #[tokio::test]
+async fn a_type_wanted_by_push_only_is_pushed_and_not_kept_in_the_app() {
+    let (service, received, _) = push_service().await;
+    let stack = web_push_stack().await;
+    let course = stack.course().await;
+    let c = course.community_id.clone();
+    let alex = stack.member(&course).await;
+    let sam = stack.member(&course).await;
+    let dir = std::env::temp_dir().join(format!("push-only-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = format!("/push/{}", alex.id);
+    let (keys, body) = browser(&format!("{service}{path}"), &dir, "alex");
+    assert_eq!(stack.api(&alex).post(SUBSCRIPTIONS, body).await.status, 201);
+    let r = stack
+        .api(&alex)
+        .patch(
+            "/api/community/notifications/preferences/",
+            json!({ "types": { "new_reply": { "in_app": false, "email": false, "push": true } } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["types"]["new_reply"]["in_app"], false, "{r:?}");
+
+    let question = post(
+        &stack,
+        &alex,
+        json!({ "community": c, "title": "Phone only", "content": "?" }),
+    )
+    .await;
+    post(
+        &stack,
+        &sam,
+        json!({ "community": c, "parent": question, "content": "On your phone." }),
+    )
+    .await;
+    let deadline = Instant::now() + ARRIVAL;
+    let got = loop {
+        if let Some(r) = received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.path == path)
+            .cloned()
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no push within {ARRIVAL:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let plain = webpush(&["decrypt", keys.to_str().unwrap()], Some(&got.body));
+    let payload: Value = serde_json::from_slice(&plain).expect("a JSON payload");
+    assert_eq!(payload["notification_type"], "new_reply");
+    assert_eq!(payload["link"], format!("#/c/{c}/post/{question}"));
+    // Nothing in the app: no notification row, no unread count.
+    let listed = stack.api(&alex).get("/api/community/notifications/").await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(
+        listed.body["results"].as_array().map(Vec::len),
+        Some(0),
+        "{listed:?}"
+    );
+    let unread = stack
+        .api(&alex)
+        .get("/api/community/notifications/unread-count/")
+        .await;
+    assert_eq!(unread.body["unread_count"], 0, "{unread:?}");
+    // Pushed once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let times = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == path)
+        .count();
+    assert_eq!(times, 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn bad_registrations_are_422_an_eleventh_replaces_the_oldest_and_others_cannot_delete() {
     let stack = web_push_stack().await;
     let alex = stack.user(Role::Student);

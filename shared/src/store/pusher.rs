@@ -3,9 +3,10 @@
 //! `web-push-native`), and SNS for phones (`CreatePlatformEndpoint`, `DeleteEndpoint`,
 //! `Publish` to a platform endpoint).
 
-use super::payload::Payload;
 use crate::config::Config;
 use crate::model::push::{Platform, PushSubscription};
+use crate::push::Payload;
+use crate::push::validate::base64url;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::time::Duration;
@@ -62,8 +63,7 @@ impl std::fmt::Debug for Sender {
 /// (`applicationServerKey`): base64url of the 65-byte uncompressed point.
 pub fn vapid_public_key(private_key: &str) -> Result<String, String> {
     use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-    let bytes = super::validate::base64url(private_key.trim())
-        .ok_or("VAPID_PRIVATE_KEY is not base64url")?;
+    let bytes = base64url(private_key.trim()).ok_or("VAPID_PRIVATE_KEY is not base64url")?;
     let secret = p256::SecretKey::from_slice(&bytes)
         .map_err(|_| "VAPID_PRIVATE_KEY is not a P-256 private key (32 bytes)")?;
     Ok(URL_SAFE_NO_PAD.encode(secret.public_key().to_encoded_point(false).as_bytes()))
@@ -86,8 +86,8 @@ impl Sender {
                         "VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY".into(),
                     );
                 }
-                let raw = super::validate::base64url(v.private_key.trim())
-                    .ok_or("VAPID_PRIVATE_KEY is not base64url")?;
+                let raw =
+                    base64url(v.private_key.trim()).ok_or("VAPID_PRIVATE_KEY is not base64url")?;
                 Some(Vapid {
                     key: ES256KeyPair::from_bytes(&raw).map_err(|e| e.to_string())?,
                     subject: v.subject.clone(),
@@ -254,10 +254,10 @@ fn web_request(
     ) else {
         return Err("a web subscription without its endpoint or keys".into());
     };
-    let key = super::validate::base64url(p256dh)
+    let key = base64url(p256dh)
         .and_then(|b| p256::PublicKey::from_sec1_bytes(&b).ok())
         .ok_or("stored p256dh is not a P-256 point")?;
-    let auth: [u8; 16] = super::validate::base64url(auth)
+    let auth: [u8; 16] = base64url(auth)
         .and_then(|b| b.try_into().ok())
         .ok_or("stored auth is not 16 bytes")?;
     let uri: http::Uri = endpoint.parse().map_err(|e| format!("endpoint: {e}"))?;
