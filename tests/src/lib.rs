@@ -45,6 +45,26 @@ pub fn dynamodb_endpoint() -> String {
 
 /// The AWS service emulator (S3, SES v2, SNS, Secrets Manager) used by the tests (`make test`
 /// starts one).
+/// Percent-encoding of a query parameter's value (everything but RFC 3986's unreserved).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A query-protocol call to the AWS emulator's SNS in `region`; answers the response XML and
+/// fails the test on an error.
+pub async fn sns(region: &str, action: &str, params: &[(&str, &str)]) -> String {
+    local_gateway::sns::call(&aws_emulator_endpoint(), region, action, params)
+        .await
+        .unwrap_or_else(|e| panic!("SNS {action}: {e}"))
+}
+
 pub fn aws_emulator_endpoint() -> String {
     std::env::var("TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5001".into())
 }
@@ -481,6 +501,17 @@ impl Api {
             Some((body.to_string(), "application/json")),
         )
         .await
+    }
+
+    /// Creates a post (a reply when the body names a `parent`) and answers its id; fails the
+    /// test unless the API answers 201.
+    pub async fn create_post(&self, body: Value) -> String {
+        let r = self.post("/api/community/posts/", body.clone()).await;
+        assert_eq!(r.status, 201, "create {body}: {r:?}");
+        r.body["id"]
+            .as_str()
+            .expect("the new post's id")
+            .to_string()
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Resp {

@@ -29,7 +29,7 @@ pub fn endpoint_path(source: &SnsSourceSpec) -> String {
 /// A query-protocol call to the emulator's SNS. The request names the region in an
 /// `Authorization` header of SigV4's shape (the emulator reads the region there and checks no
 /// signature). Answers the response XML.
-async fn call(
+pub async fn call(
     endpoint: &str,
     region: &str,
     action: &str,
@@ -63,21 +63,9 @@ async fn call(
 
 /// `application/x-www-form-urlencoded` of the pairs.
 fn form_body(pairs: &[(&str, &str)]) -> String {
-    let encode = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 /// The text of every `<tag>` element of an XML answer.

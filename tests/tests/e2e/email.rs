@@ -19,11 +19,17 @@ const ARRIVAL: Duration = Duration::from_secs(20);
 /// A stack with email on: the web app's URL (without it no email is sent), and digests due
 /// from midnight UTC, so that a daily digest is due whenever the test runs.
 async fn email_stack() -> Stack {
+    email_stack_with(|_| {}).await
+}
+
+/// [`email_stack`], then `adjust`.
+async fn email_stack_with(adjust: impl FnOnce(&mut GatewayConfig)) -> Stack {
     Stack::start_with(|cfg| {
         cfg.parameter_overrides
             .insert("WebAppUrl".into(), WEB_APP.into());
         cfg.env_overrides
             .insert("DIGEST_HOUR_UTC".into(), "0".into());
+        adjust(cfg);
     })
     .await
 }
@@ -157,24 +163,15 @@ async fn wait_notifications(stack: &Stack, user: &User, n: usize) {
 }
 
 async fn post(stack: &Stack, user: &User, community: &str, title: &str, content: &str) -> String {
-    let r = stack
-        .api(user)
-        .post(
-            &format!("{POSTS}/"),
-            json!({ "community": community, "title": title, "content": content }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "post: {r:?}");
-    r.body["id"].as_str().expect("id").to_string()
+    let body = json!({ "community": community, "title": title, "content": content });
+    stack.api(user).create_post(body).await
 }
 
 async fn reply(stack: &Stack, user: &User, community: &str, parent: &str, body: Value) -> String {
     let mut body = body;
     body["community"] = json!(community);
     body["parent"] = json!(parent);
-    let r = stack.api(user).post(&format!("{POSTS}/"), body).await;
-    assert_eq!(r.status, 201, "reply: {r:?}");
-    r.body["id"].as_str().expect("id").to_string()
+    stack.api(user).create_post(body).await
 }
 
 #[tokio::test]
@@ -463,47 +460,15 @@ async fn a_bounce_from_the_configuration_sets_topic_stops_all_email_to_the_addre
     assert!(sent_to(&alex_address).await.is_empty());
 }
 
-/// Publishes to a topic of the AWS emulator (SNS's query protocol).
+/// Publishes to a topic of the AWS emulator.
 async fn publish(topic_arn: &str, message: &str) {
     let region = topic_arn.split(':').nth(3).expect("region in the ARN");
-    let r = reqwest::Client::new()
-        .post(aws_emulator_endpoint())
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential=test/20260101/{region}/sns/aws4_request, SignedHeaders=host, Signature=0"
-            ),
-        )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("Action", "Publish"),
-            ("Version", "2010-03-31"),
-            ("TopicArn", topic_arn),
-            ("Message", message),
-        ]))
-        .send()
-        .await
-        .expect("the AWS emulator answers");
-    assert!(r.status().is_success(), "publish: {}", r.status());
-}
-
-/// `application/x-www-form-urlencoded` of the pairs.
-fn form(pairs: &[(&str, &str)]) -> String {
-    let encode = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sns(
+        region,
+        "Publish",
+        &[("TopicArn", topic_arn), ("Message", message)],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -619,9 +584,7 @@ async fn throttling_ses(
 async fn an_email_ses_throttles_is_sent_once_later_and_never_lost() {
     // The SDK tries each request three times itself: refuse all three.
     let (ses, refused) = throttling_ses(3).await;
-    let stack = Stack::start_with(|cfg| {
-        cfg.parameter_overrides
-            .insert("WebAppUrl".into(), WEB_APP.into());
+    let stack = email_stack_with(|cfg| {
         cfg.env_overrides
             .insert("AWS_ENDPOINT_URL_SESV2".into(), ses.clone());
     })
@@ -671,9 +634,7 @@ async fn unsubscribe_links_are_signed_with_the_secrets_key_and_verified_by_the_a
         .await
         .expect("creating the secret in the AWS emulator");
     let arn = created.arn().expect("an ARN").to_string();
-    let stack = Stack::start_with(|cfg| {
-        cfg.parameter_overrides
-            .insert("WebAppUrl".into(), WEB_APP.into());
+    let stack = email_stack_with(|cfg| {
         cfg.parameter_overrides
             .insert("KeysSecretArn".into(), arn.clone());
         // A link signed with this key instead of the secret's would not verify.

@@ -96,12 +96,6 @@ fn browser(endpoint: &str, dir: &std::path::Path, name: &str) -> (std::path::Pat
     (file, body)
 }
 
-async fn post(stack: &Stack, user: &User, body: Value) -> String {
-    let r = stack.api(user).post("/api/community/posts/", body).await;
-    assert_eq!(r.status, 201, "post: {r:?}");
-    r.body["id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn a_reply_reaches_the_authors_browser_encrypted_and_keeps_the_replier_anonymous() {
     let (service, received, _) = push_service().await;
@@ -143,16 +137,11 @@ async fn a_reply_reaches_the_authors_browser_encrypted_and_keeps_the_replier_ano
         "{listed}"
     );
 
-    let question = post(
-        &stack,
-        &alex,
-        json!({ "community": c, "title": "Lab 4", "content": "Stuck" }),
-    )
-    .await;
-    post(
-        &stack,
-        &sam,
-        json!({ "community": c, "parent": question, "content": "Try the hint.", "anonymous": true }),
+    let question = stack
+        .api(&alex)
+        .create_post(json!({ "community": c, "title": "Lab 4", "content": "Stuck" }))
+        .await;
+    stack.api(&sam).create_post(json!({ "community": c, "parent": question, "content": "Try the hint.", "anonymous": true }),
     )
     .await;
     let deadline = Instant::now() + ARRIVAL;
@@ -198,18 +187,14 @@ async fn a_subscription_the_push_service_calls_gone_is_removed() {
     assert_eq!(stack.api(&alex).post(SUBSCRIPTIONS, body).await.status, 201);
     gone.lock().unwrap().push(path.clone());
 
-    let question = post(
-        &stack,
-        &alex,
-        json!({ "community": c, "title": "Gone", "content": "?" }),
-    )
-    .await;
-    post(
-        &stack,
-        &sam,
-        json!({ "community": c, "parent": question, "content": "Here." }),
-    )
-    .await;
+    let question = stack
+        .api(&alex)
+        .create_post(json!({ "community": c, "title": "Gone", "content": "?" }))
+        .await;
+    stack
+        .api(&sam)
+        .create_post(json!({ "community": c, "parent": question, "content": "Here." }))
+        .await;
     let deadline = Instant::now() + ARRIVAL;
     loop {
         let tried = received.lock().unwrap().iter().any(|r| r.path == path);
@@ -248,18 +233,14 @@ async fn a_type_wanted_by_push_only_is_pushed_and_not_kept_in_the_app() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["types"]["new_reply"]["in_app"], false, "{r:?}");
 
-    let question = post(
-        &stack,
-        &alex,
-        json!({ "community": c, "title": "Phone only", "content": "?" }),
-    )
-    .await;
-    post(
-        &stack,
-        &sam,
-        json!({ "community": c, "parent": question, "content": "On your phone." }),
-    )
-    .await;
+    let question = stack
+        .api(&alex)
+        .create_post(json!({ "community": c, "title": "Phone only", "content": "?" }))
+        .await;
+    stack
+        .api(&sam)
+        .create_post(json!({ "community": c, "parent": question, "content": "On your phone." }))
+        .await;
     let deadline = Instant::now() + ARRIVAL;
     let got = loop {
         if let Some(r) = received
@@ -369,47 +350,11 @@ async fn bad_registrations_are_422_an_eleventh_replaces_the_oldest_and_others_ca
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A query-protocol call to the emulator's SNS; answers the XML.
-async fn sns(action: &str, params: &[(&str, &str)]) -> String {
-    let mut form = vec![("Action", action), ("Version", "2010-03-31")];
-    form.extend_from_slice(params);
-    let body = form
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let r = reqwest::Client::new()
-        .post(aws_emulator_endpoint())
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    assert!(status.is_success(), "SNS {action}: {status} {text}");
-    text
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_device_token_becomes_an_sns_endpoint_that_receives_the_notification() {
     let name = format!("fcm-{}", ulid::Ulid::generate().to_string().to_lowercase());
     let xml = sns(
+        "us-east-1",
         "CreatePlatformApplication",
         &[
             ("Name", &name),
@@ -442,18 +387,14 @@ async fn a_device_token_becomes_an_sns_endpoint_that_receives_the_notification()
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.body["platform"], "fcm");
 
-    let question = post(
-        &stack,
-        &alex,
-        json!({ "community": c, "title": "Phones", "content": "?" }),
-    )
-    .await;
-    post(
-        &stack,
-        &sam,
-        json!({ "community": c, "parent": question, "content": "Mine works." }),
-    )
-    .await;
+    let question = stack
+        .api(&alex)
+        .create_post(json!({ "community": c, "title": "Phones", "content": "?" }))
+        .await;
+    stack
+        .api(&sam)
+        .create_post(json!({ "community": c, "parent": question, "content": "Mine works." }))
+        .await;
     let deadline = Instant::now() + ARRIVAL;
     loop {
         let data: Value = reqwest::get(format!("{}/moto-api/data.json", aws_emulator_endpoint()))
@@ -492,6 +433,7 @@ async fn a_device_token_becomes_an_sns_endpoint_that_receives_the_notification()
         .await;
     assert_eq!(r.status, 201, "{r:?}");
     let endpoints = sns(
+        "us-east-1",
         "ListEndpointsByPlatformApplication",
         &[("PlatformApplicationArn", &app_arn)],
     )
@@ -504,6 +446,7 @@ async fn a_device_token_becomes_an_sns_endpoint_that_receives_the_notification()
         .expect("the device's endpoint")
         .to_string();
     sns(
+        "us-east-1",
         "SetEndpointAttributes",
         &[
             ("EndpointArn", &endpoint_arn),
@@ -512,12 +455,10 @@ async fn a_device_token_becomes_an_sns_endpoint_that_receives_the_notification()
         ],
     )
     .await;
-    post(
-        &stack,
-        &sam,
-        json!({ "community": c, "parent": question, "content": "Still there?" }),
-    )
-    .await;
+    stack
+        .api(&sam)
+        .create_post(json!({ "community": c, "parent": question, "content": "Still there?" }))
+        .await;
     let deadline = Instant::now() + ARRIVAL;
     loop {
         let left = stack.api(&alex).get(PUSH).await.body["subscriptions"]

@@ -18,17 +18,6 @@ fn search_url(community: &str, q: &str, extra: &str) -> String {
     format!("/api/community/search/?community={community}&q={q}{extra}")
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn id_of(v: &Value) -> String {
     v["id"]
         .as_str()
@@ -74,12 +63,6 @@ async fn until(
     }
 }
 
-async fn post(api: &Api, body: Value) -> String {
-    let r = api.post(&format!("{POSTS}/"), body.clone()).await;
-    assert_eq!(r.status, 201, "create {body}: {r:?}");
-    id_of(&r.body)
-}
-
 async fn say(api: &Api, community: &str, message: &str) -> String {
     let r = api
         .post(
@@ -122,14 +105,10 @@ async fn new_content_is_found_with_stemming_folding_prefix_and_title_first() {
     let bob = stack.member(&course).await;
     let (alice_api, bob_api) = (stack.api(&alice), stack.api(&bob));
 
-    let in_title = post(
-        &alice_api,
-        json!({ "community": c, "title": "Marathon runs", "content": "She runs every morning before the École opens." }),
+    let in_title = alice_api.create_post(json!({ "community": c, "title": "Marathon runs", "content": "She runs every morning before the École opens." }),
     )
     .await;
-    let in_body = post(
-        &alice_api,
-        json!({ "community": c, "title": "Weekly notes", "content": "The lecture covered marathon training plans." }),
+    let in_body = alice_api.create_post(json!({ "community": c, "title": "Weekly notes", "content": "The lecture covered marathon training plans." }),
     )
     .await;
     let message = say(&alice_api, &c, "Who joins the ECOLE trip tomorrow?").await;
@@ -236,37 +215,30 @@ async fn what_a_student_may_not_read_never_surfaces_in_search() {
     )
     .await;
 
-    let visible = post(
-        &stack.api(&writer),
-        json!({ "community": c, "title": "Open zebracorn", "content": "For everyone." }),
+    let visible = stack
+        .api(&writer)
+        .create_post(
+            json!({ "community": c, "title": "Open zebracorn", "content": "For everyone." }),
+        )
+        .await;
+    let anonymous = author_api.create_post(json!({ "community": c, "title": "Anonymous zebracorn", "content": "Who am I?", "anonymous": true }),
     )
     .await;
-    let anonymous = post(
-        &author_api,
-        json!({ "community": c, "title": "Anonymous zebracorn", "content": "Who am I?", "anonymous": true }),
+    let staff_only = author_api.create_post(json!({ "community": c, "kind": "question", "title": "My zebracorn grade", "content": "Why?", "audience": "staff" }),
     )
     .await;
-    let staff_only = post(
-        &author_api,
-        json!({ "community": c, "kind": "question", "title": "My zebracorn grade", "content": "Why?", "audience": "staff" }),
-    )
-    .await;
-    let staff_reply = post(
-        &instructor_api,
-        json!({ "community": c, "parent": staff_only, "content": "About your zebracorn grade." }),
+    let staff_reply = instructor_api.create_post(json!({ "community": c, "parent": staff_only, "content": "About your zebracorn grade." }),
     )
     .await;
     require_approval(&stack, &course, true).await;
-    let pending = post(
-        &author_api,
-        json!({ "community": c, "title": "Pending zebracorn", "content": "Waiting." }),
-    )
-    .await;
-    let rejected = post(
-        &author_api,
-        json!({ "community": c, "title": "Rejected zebracorn", "content": "Off topic." }),
-    )
-    .await;
+    let pending = author_api
+        .create_post(json!({ "community": c, "title": "Pending zebracorn", "content": "Waiting." }))
+        .await;
+    let rejected = author_api
+        .create_post(
+            json!({ "community": c, "title": "Rejected zebracorn", "content": "Off topic." }),
+        )
+        .await;
     require_approval(&stack, &course, false).await;
     let r = moderator_api
         .post(
@@ -275,19 +247,17 @@ async fn what_a_student_may_not_read_never_surfaces_in_search() {
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
-    let deleted = post(
-        &author_api,
-        json!({ "community": c, "title": "Deleted zebracorn", "content": "Gone soon." }),
-    )
-    .await;
+    let deleted = author_api
+        .create_post(
+            json!({ "community": c, "title": "Deleted zebracorn", "content": "Gone soon." }),
+        )
+        .await;
     let deleted_message = say(&author_api, &c, "a zebracorn message, deleted soon").await;
 
     // Another community's content with the same word.
     let other = stack.course().await;
     let outsider = stack.member(&other).await;
-    let elsewhere = post(
-        &stack.api(&outsider),
-        json!({ "community": other.community_id, "title": "Elsewhere zebracorn", "content": "Not yours." }),
+    let elsewhere = stack.api(&outsider).create_post(json!({ "community": other.community_id, "title": "Elsewhere zebracorn", "content": "Not yours." }),
     )
     .await;
     until(
@@ -421,11 +391,11 @@ async fn edits_reindex_and_bad_input_is_refused_before_anything_is_read() {
     let alice = stack.member(&course).await;
     let api = stack.api(&alice);
 
-    let id = post(
-        &api,
-        json!({ "community": c, "title": "Quokka habitat", "content": "Where quokkas live." }),
-    )
-    .await;
+    let id = api
+        .create_post(
+            json!({ "community": c, "title": "Quokka habitat", "content": "Where quokkas live." }),
+        )
+        .await;
     until(&api, &c, "quokka", "", "indexed", |f| f == [id.as_str()]).await;
     let r = api
         .patch(
