@@ -48,13 +48,16 @@ pub enum Step {
     RateWindows,
     /// The username claim, if it is still the user's.
     Username,
+    /// The user's push subscriptions and, for phones, their SNS platform endpoints (the device
+    /// token would otherwise stay in SNS).
+    PushSubscriptions,
     /// The user's partition: profile, notification state and preferences, everything kept per
     /// user. Last, so a re-run still finds the username.
     UserPartition,
 }
 
 /// The steps of an erasure, in order.
-pub const ERASURE: [Step; 9] = [
+pub const ERASURE: [Step; 10] = [
     Step::Connections,
     Step::Memberships,
     Step::OwnedItems,
@@ -63,6 +66,7 @@ pub const ERASURE: [Step; 9] = [
     Step::Blocks,
     Step::RateWindows,
     Step::Username,
+    Step::PushSubscriptions,
     Step::UserPartition,
 ];
 
@@ -82,10 +86,11 @@ pub struct Erased {
 }
 
 /// Erases a user (admins only); idempotent.
-#[tracing::instrument(skip(db, pusher, caller), fields(caller = %caller.user_id))]
+#[tracing::instrument(skip(db, pusher, devices, caller), fields(caller = %caller.user_id))]
 pub async fn erase(
     db: &Db,
     pusher: &dyn Pusher,
+    devices: Option<&crate::push::Sender>,
     caller: &Principal,
     user_id: &str,
 ) -> Result<Erased> {
@@ -93,7 +98,7 @@ pub async fn erase(
     let username = lms::user(db, user_id).await?.map(|u| u.username);
     let mut steps = Vec::with_capacity(ERASURE.len());
     for step in ERASURE {
-        let items = run(db, pusher, user_id, username.as_deref(), step).await?;
+        let items = run(db, pusher, devices, user_id, username.as_deref(), step).await?;
         tracing::info!(?step, items, "erasure step done");
         steps.push(StepDone { step, items });
     }
@@ -106,6 +111,7 @@ pub async fn erase(
 async fn run(
     db: &Db,
     pusher: &dyn Pusher,
+    devices: Option<&crate::push::Sender>,
     user_id: &str,
     username: Option<&str>,
     step: Step,
@@ -174,6 +180,7 @@ async fn run(
             )),
             None => Ok(0),
         },
+        Step::PushSubscriptions => crate::push::forget_all(db, devices, user_id).await,
         Step::UserPartition => {
             let items = store::partition(db, &keys::user_pk(user_id)).await?;
             store::delete_all(db, store::keys_of(&items)).await

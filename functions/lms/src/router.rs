@@ -40,7 +40,14 @@ pub async fn route(app: App, req: Request) -> Result<Response<Body>> {
             let user_id = parse_user_id(user_id)?;
             json(
                 200,
-                &data_rights::erase(db, app.push.as_ref(), &caller, &user_id).await?,
+                &data_rights::erase(
+                    db,
+                    app.push.as_ref(),
+                    app.devices.as_deref(),
+                    &caller,
+                    &user_id,
+                )
+                .await?,
             )
         }
         ("PUT", ["lms", "users", user_id]) => {

@@ -181,6 +181,19 @@ pub async fn unsubscribe(db: &Db, sender: Option<&Sender>, user_id: &str, id: &s
     Ok(())
 }
 
+/// Removes every subscription of a user and their SNS endpoints (a data-rights erasure); answers
+/// how many were removed. Idempotent: a re-run finds none.
+pub async fn forget_all(db: &Db, sender: Option<&Sender>, user_id: &str) -> Result<usize> {
+    let subscriptions = store::list(db, user_id).await?;
+    for subscription in &subscriptions {
+        if let (Some(arn), Some(sender)) = (&subscription.endpoint_arn, sender) {
+            forget_endpoint(sender, arn).await;
+        }
+        store::delete(db, user_id, &subscription.id).await?;
+    }
+    Ok(subscriptions.len())
+}
+
 /// Deletes an SNS endpoint whose subscription is gone; a failure only leaves an unused endpoint.
 async fn forget_endpoint(sender: &Sender, arn: &str) {
     if let Err(why) = sender.delete_endpoint(arn).await {

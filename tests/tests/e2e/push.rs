@@ -473,4 +473,45 @@ async fn a_device_token_becomes_an_sns_endpoint_that_receives_the_notification()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Erasing a user deletes their phones' endpoints: no device token of theirs stays in SNS.
+    let token = format!("third-token-{}", alex.id);
+    let r = stack
+        .api(&alex)
+        .post(SUBSCRIPTIONS, json!({ "platform": "fcm", "token": token }))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let listed = |xml: String| xml.contains(&token);
+    assert!(listed(
+        sns(
+            "us-east-1",
+            "ListEndpointsByPlatformApplication",
+            &[("PlatformApplicationArn", &app_arn)],
+        )
+        .await
+    ));
+    let erased = stack
+        .api(&stack.admin())
+        .delete(&format!("/api/community/lms/users/{}/", alex.id))
+        .await;
+    assert_eq!(erased.status, 200, "{erased:?}");
+    let step = erased.body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "push_subscriptions")
+        .cloned();
+    assert_eq!(
+        step.map(|s| s["items"].clone()),
+        Some(json!(1)),
+        "{erased:?}"
+    );
+    assert!(!listed(
+        sns(
+            "us-east-1",
+            "ListEndpointsByPlatformApplication",
+            &[("PlatformApplicationArn", &app_arn)],
+        )
+        .await
+    ));
 }
