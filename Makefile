@@ -58,7 +58,7 @@ dev: deps build web ## Start DynamoDB Local, the AWS emulator, the local API Gat
 	web_pid=$$!
 	trap 'kill $$web_pid 2>/dev/null || true' EXIT
 	DYNAMODB_ENDPOINT=http://127.0.0.1:$(DYNAMODB_PORT) HTTP_PORT=$(HTTP_PORT) WS_PORT=$(WS_PORT) \
-	  AWS_EMULATOR_ENDPOINT=http://127.0.0.1:$(AWS_EMULATOR_PORT) PARAMETER_OVERRIDES="WebAppUrl=http://127.0.0.1:$(WEB_PORT) $(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
+	  AWS_EMULATOR_ENDPOINT=http://127.0.0.1:$(AWS_EMULATOR_PORT) PARAMETER_OVERRIDES="WebAppUrl=http://127.0.0.1:$(WEB_PORT) $$(scripts/vapid-key.sh .local/vapid.env) $(PARAMETER_OVERRIDES)" target/debug/local-gateway serve --seed
 
 email-now: ## With `make dev` running: send the notification emails that are due now (the every-minute schedule)
 	@curl -sS -X POST http://127.0.0.1:$(WS_PORT)/@gateway/schedules/EmailFunction.Due; echo

@@ -87,9 +87,11 @@ export DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
 export AWS_EMULATOR_ENDPOINT="http://127.0.0.1:$aws_port"
 export TABLE_NAME="$label-$(date +%s)-$RANDOM"
 export STACK_WORK="$work"
-# Email on, with links to the web app (STACK_WEB_APP_URL), as a deployed stack has it.
+# Email on, with links to the web app (STACK_WEB_APP_URL), and Web Push on with a key of this
+# stack's own, as a deployed stack has them.
+vapid=$("$root/scripts/vapid-key.sh")
 (cd "$root" && HTTP_PORT="$http_port" WS_PORT="$ws_port" DEMO_ENV_FILE="$work/demo.env" RUST_LOG=warn \
-  PARAMETER_OVERRIDES="WebAppUrl=${STACK_WEB_APP_URL:-http://127.0.0.1:3002} ${PARAMETER_OVERRIDES:-}" \
+  PARAMETER_OVERRIDES="WebAppUrl=${STACK_WEB_APP_URL:-http://127.0.0.1:3002} $vapid ${PARAMETER_OVERRIDES:-}" \
   exec "$gateway" serve --seed --log-file "$work/functions.log") >"$work/gateway.log" 2>&1 &
 gateway_pid=$!
 

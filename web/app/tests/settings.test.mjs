@@ -90,3 +90,63 @@ test("an email's unsubscribe link works signed out, after asking; an altered one
     await context.close();
   }
 });
+
+test("with Web Push on, the settings offer push in this browser; its service worker shows a push, and a refused subscription is explained", async () => {
+  const alex = await signIn(t, "alex");
+  try {
+    await showingPageOnFailure(alex, async () => {
+      const page = alex.page;
+      await alex.context.grantPermissions(["notifications"], { origin: t.url });
+      // A real notification of Alex's, to push.
+      await api(TOKENS.sam, "POST", "posts/", { community: room.id, title: "Push", content: "@alex a push for you" });
+      const notification = await eventually(
+        async () => (await api(TOKENS.alex, "GET", "notifications/")).results.find((n) => n.notification_type === "new_mention"),
+        20_000,
+        "Alex's mention notification",
+      );
+      await page.getByRole("link", { name: "Notification settings" }).click();
+      await page.getByRole("heading", { name: "Push notifications in this browser" }).waitFor();
+      await page.getByRole("button", { name: "Turn on push in this browser" }).click();
+      // Headless Chromium reaches no push service here: the app says so in words, and nothing is
+      // registered with the API.
+      await page.getByRole("alert").filter({ hasText: "could not reach its push service" }).waitFor();
+      assert.deepEqual((await api(TOKENS.alex, "GET", "notifications/push/")).subscriptions, []);
+
+      // The service worker the offer registered shows what a push service delivers to it.
+      const cdp = await alex.context.newCDPSession(page);
+      const registrations = [];
+      cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
+      await cdp.send("ServiceWorker.enable");
+      const registration = await eventually(
+        async () => registrations.find((r) => r.scopeURL.startsWith(t.url) && !r.isDeleted),
+        10_000,
+        "the app's service worker",
+      );
+      const link = `#/c/${room.id}`;
+      await cdp.send("ServiceWorker.deliverPushMessage", {
+        origin: t.url,
+        registrationId: registration.registrationId,
+        data: JSON.stringify({
+          type: "notification",
+          id: notification.id,
+          notification_type: notification.notification_type,
+          title: notification.title,
+          message: notification.message,
+          link,
+        }),
+      });
+      const shown = await eventually(
+        () =>
+          page.evaluate(async () =>
+            (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, link: n.data?.link })),
+          ).then((list) => (list.length ? list : null)),
+        10_000,
+        "a notification shown by the service worker",
+      );
+      assert.deepEqual(shown, [{ title: notification.title, body: notification.message, tag: notification.id, link }]);
+    });
+    assert.deepEqual(alex.errors, []);
+  } finally {
+    await alex.context.close();
+  }
+});

@@ -48,10 +48,17 @@ export function BrowserPush() {
       }
       const reg = await navigator.serviceWorker.register("./sw.js");
       await navigator.serviceWorker.ready;
-      const sub = await reg.pushManager.subscribe({
-        userVisibleOnly: true,
-        applicationServerKey: keyBytes(settings!.vapid_public_key!),
-      });
+      const sub = await reg.pushManager
+        .subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: keyBytes(settings!.vapid_public_key!),
+        })
+        .catch((e: unknown) => {
+          // The browser asks its vendor's push service for an endpoint; without one (offline,
+          // blocked, or a browser with none) it refuses.
+          const why = e instanceof Error && e.message ? ` (${e.message})` : "";
+          throw new Error(`This browser could not reach its push service, so push cannot be turned on here${why}.`);
+        });
       const json = sub.toJSON();
       await client().notifications.subscribePush({
         platform: "web",
