@@ -2,7 +2,7 @@
 // little demo content (make web-screenshots). Writes PNGs to the folder given (docs/screenshots).
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { setup, signIn, freshCommunity, api, TOKENS } from "../tests/harness.mjs";
+import { setup, signIn, freshCommunity, api, TOKENS, runSchedule, emailsTo, eventually } from "../tests/harness.mjs";
 
 const out = resolve(process.argv[2] ?? "screenshots");
 mkdirSync(out, { recursive: true });
@@ -70,6 +70,29 @@ try {
   await sam.page.goto(`${t.url}/#/notifications`);
   await sam.page.locator("li[data-notification]").first().waitFor();
   await shot(sam.page, "notifications");
+  await sam.page.goto(`${t.url}/#/settings/notifications`);
+  await sam.page.getByRole("checkbox", { name: "Someone mentions me: Email" }).waitFor();
+  await sam.page.waitForLoadState("networkidle"); // the push section, when push is configured
+  await sam.page.screenshot({ path: `${out}/notification-settings.png`, fullPage: true });
+
+  // The page an email's unsubscribe link leads to, signed out, with the link of a real email (the
+  // welcome post mentions Alex): it asks before it unsubscribes.
+  const raw = await eventually(
+    async () => {
+      await runSchedule("EmailFunction.Due");
+      return (await emailsTo("alex@example.edu")).at(-1);
+    },
+    30_000,
+    "an email to Alex",
+  );
+  const token = /notifications\/unsubscribe\/\?token=([A-Za-z0-9_-]+)/.exec(raw.replace(/\r?\n[ \t]+/g, " "))?.[1];
+  if (!token) throw new Error(`no unsubscribe link in:\n${raw}`);
+  const signedOut = await t.browser.newContext({ viewport: { width: 1000, height: 680 } });
+  const up = await signedOut.newPage();
+  await up.goto(`${t.url}/#/unsubscribe?token=${token}`);
+  await up.getByRole("button", { name: "Unsubscribe" }).waitFor();
+  await shot(up, "unsubscribe");
+  await signedOut.close();
 
   const phone = await signIn(t, "sam", { viewport: { width: 390, height: 760 } });
   await phone.page.goto(`${t.url}/#/c/${c}/chat`);
