@@ -113,6 +113,17 @@ async fn unsubscribe(app: &App, req: &Request) -> Result<Response<Body>> {
             )
             .await?)
         }
+        // Only a token of ours goes into the redirect (base64url and dots); anything else is
+        // refused as the POST would refuse it.
+        "GET"
+            if !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
+        {
+            Err(Error::BadRequest(
+                "this unsubscribe link is not valid: nothing was changed".into(),
+            ))
+        }
         "GET" => match &app.config.email {
             Some(email) => http::see_other(&format!(
                 "{}/#/unsubscribe?token={}",

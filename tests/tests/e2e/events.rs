@@ -31,6 +31,22 @@ fn function_for(stack: &Stack, event: &Value) -> Option<String> {
     if let Some(route) = event["requestContext"]["routeKey"].as_str() {
         return template.websocket.routes.get(route).cloned();
     }
+    if event.get("run").is_some() {
+        // A scheduled run: the function whose schedule gives this input.
+        return template
+            .schedules
+            .iter()
+            .find(|s| {
+                s.input
+                    .as_deref()
+                    .and_then(|i| serde_json::from_str::<Value>(i).ok())
+                    .is_some_and(|i| &i == event)
+            })
+            .map(|s| s.function.clone());
+    }
+    if event["Records"][0]["EventSource"] == "aws:sns" {
+        return template.sns_sources.first().map(|s| s.function.clone());
+    }
     if event["Records"][0]["eventSource"] == "aws:dynamodb" {
         // The stream consumer whose filter criteria let the first record through.
         let record = &event["Records"][0];
@@ -86,7 +102,12 @@ fn assert_aws_shaped(stack: &Stack, name: &str, event: &Value) {
 
 #[tokio::test]
 async fn every_sample_event_is_accepted_by_its_function() {
-    let stack = Stack::start().await;
+    // Email on (it needs the web app's URL), as a deployed stack has it.
+    let stack = Stack::start_with(|cfg| {
+        cfg.parameter_overrides
+            .insert("WebAppUrl".into(), "https://community.school.test".into());
+    })
+    .await;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events");
     let mut files = Vec::new();
     event_files(&root, &mut files);
@@ -106,7 +127,7 @@ async fn every_sample_event_is_accepted_by_its_function() {
             .unwrap_or_else(|e| panic!("{name}: {function} failed: {e}"));
         if let Some(status) = response["statusCode"].as_i64() {
             assert!(status < 500, "{name}: {function} answered {response}");
-        } else {
+        } else if response.get("batchItemFailures").is_some() {
             // Stream batches answer with the failed items.
             assert_eq!(
                 response["batchItemFailures"],
