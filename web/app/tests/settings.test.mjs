@@ -123,24 +123,28 @@ test("with Web Push on, the settings offer push in this browser; its service wor
         "the app's service worker",
       );
       const link = `#/c/${room.id}`;
-      await cdp.send("ServiceWorker.deliverPushMessage", {
-        origin: t.url,
-        registrationId: registration.registrationId,
-        data: JSON.stringify({
-          type: "notification",
-          id: notification.id,
-          notification_type: notification.notification_type,
-          title: notification.title,
-          message: notification.message,
-          link,
-        }),
+      // A push reaches only an activated worker: wait for it, and deliver again until it shows
+      // (the same tag replaces, so a repeat shows one notification).
+      assert.equal(await page.evaluate(() => navigator.serviceWorker.ready.then(() => Notification.permission)), "granted");
+      const message = JSON.stringify({
+        type: "notification",
+        id: notification.id,
+        notification_type: notification.notification_type,
+        title: notification.title,
+        message: notification.message,
+        link,
       });
       const shown = await eventually(
-        () =>
-          page.evaluate(async () =>
+        async () => {
+          const current = registrations.filter((r) => r.scopeURL.startsWith(t.url) && !r.isDeleted).at(-1) ?? registration;
+          await cdp.send("ServiceWorker.deliverPushMessage", { origin: t.url, registrationId: current.registrationId, data: message });
+          await new Promise((r) => setTimeout(r, 500));
+          const list = await page.evaluate(async () =>
             (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, link: n.data?.link })),
-          ).then((list) => (list.length ? list : null)),
-        10_000,
+          );
+          return list.length ? list : null;
+        },
+        20_000,
         "a notification shown by the service worker",
       );
       assert.deepEqual(shown, [{ title: notification.title, body: notification.message, tag: notification.id, link }]);
