@@ -70,6 +70,21 @@ async fn push_service() -> (String, Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<Str
     (url, received, gone)
 }
 
+/// The first request the push service received on `path`, within [`ARRIVAL`].
+async fn first_push(received: &Mutex<Vec<Received>>, path: &str) -> Received {
+    let deadline = Instant::now() + ARRIVAL;
+    loop {
+        if let Some(r) = received.lock().unwrap().iter().find(|r| r.path == path) {
+            return r.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no push to {path} within {ARRIVAL:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn web_push_stack() -> Stack {
     let vapid: Value = serde_json::from_slice(&webpush(&["vapid"], None)).unwrap();
     let private = vapid["private"].as_str().unwrap().to_string();
@@ -144,14 +159,7 @@ async fn a_reply_reaches_the_authors_browser_encrypted_and_keeps_the_replier_ano
     stack.api(&sam).create_post(json!({ "community": c, "parent": question, "content": "Try the hint.", "anonymous": true }),
     )
     .await;
-    let deadline = Instant::now() + ARRIVAL;
-    let got = loop {
-        if let Some(r) = received.lock().unwrap().first().cloned() {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "no push within {ARRIVAL:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let got = first_push(&received, &format!("/push/{}", alex.id)).await;
     assert_eq!(got.path, format!("/push/{}", alex.id));
     assert_eq!(got.headers["content-encoding"], "aes128gcm");
     let auth = got.headers["authorization"].to_str().unwrap();
@@ -241,20 +249,7 @@ async fn a_type_wanted_by_push_only_is_pushed_and_not_kept_in_the_app() {
         .api(&sam)
         .create_post(json!({ "community": c, "parent": question, "content": "On your phone." }))
         .await;
-    let deadline = Instant::now() + ARRIVAL;
-    let got = loop {
-        if let Some(r) = received
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|r| r.path == path)
-            .cloned()
-        {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "no push within {ARRIVAL:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let got = first_push(&received, &path).await;
     let plain = webpush(&["decrypt", keys.to_str().unwrap()], Some(&got.body));
     let payload: Value = serde_json::from_slice(&plain).expect("a JSON payload");
     assert_eq!(payload["notification_type"], "new_reply");

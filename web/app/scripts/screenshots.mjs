@@ -2,7 +2,7 @@
 // little demo content (make web-screenshots). Writes PNGs to the folder given (docs/screenshots).
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { setup, signIn, freshCommunity, api, TOKENS, runSchedule, emailsTo, eventually } from "../tests/harness.mjs";
+import { setup, signIn, freshCommunity, api, TOKENS, latestUnsubscribeLink } from "../tests/harness.mjs";
 
 const out = resolve(process.argv[2] ?? "screenshots");
 mkdirSync(out, { recursive: true });
@@ -77,15 +77,7 @@ try {
 
   // The page an email's unsubscribe link leads to, signed out, with the link of a real email (the
   // welcome post mentions Alex): it asks before it unsubscribes.
-  const raw = await eventually(
-    async () => {
-      await runSchedule("EmailFunction.Due");
-      return (await emailsTo("alex@example.edu")).at(-1);
-    },
-    30_000,
-    "an email to Alex",
-  );
-  const token = /notifications\/unsubscribe\/\?token=([A-Za-z0-9_-]+)/.exec(raw.replace(/\r?\n[ \t]+/g, " "))?.[1];
+  const { raw, token } = await latestUnsubscribeLink("alex@example.edu");
   if (!token) throw new Error(`no unsubscribe link in:\n${raw}`);
   const signedOut = await t.browser.newContext({ viewport: { width: 1000, height: 680 } });
   const up = await signedOut.newPage();

@@ -204,3 +204,21 @@ export async function emailsTo(address) {
   const data = await res.json();
   return (data.ses?.RawMessage ?? []).filter((m) => (m.destinations ?? []).includes(address)).map((m) => m.raw_data);
 }
+
+/**
+ * The unsubscribe token of the latest email to `address`: runs the email schedule until one has
+ * arrived and reads its link (headers unfolded). Answers `{ raw, token }`; `token` is undefined
+ * when the email has no link.
+ */
+export async function latestUnsubscribeLink(address) {
+  const raw = await eventually(
+    async () => {
+      await runSchedule("EmailFunction.Due");
+      return (await emailsTo(address)).at(-1);
+    },
+    30_000,
+    `an email to ${address}`,
+  );
+  const token = /notifications\/unsubscribe\/\?token=([A-Za-z0-9_-]+)/.exec(raw.replace(/\r?\n[ \t]+/g, " "))?.[1];
+  return { raw, token };
+}

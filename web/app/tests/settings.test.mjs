@@ -1,6 +1,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { setup, signIn, freshCommunity, api, TOKENS, runSchedule, emailsTo, eventually, showingPageOnFailure } from "./harness.mjs";
+import { setup, signIn, freshCommunity, api, TOKENS, eventually, latestUnsubscribeLink, showingPageOnFailure } from "./harness.mjs";
 
 let t, room;
 before(async () => {
@@ -46,16 +46,7 @@ test("an email's unsubscribe link works signed out, after asking; an altered one
   // Alex is mentioned, so an email to Alex goes out (or went out earlier in this run: every one
   // of Alex's emails carries a link to the same list).
   await api(TOKENS.sam, "POST", "posts/", { community: room.id, title: "Notes", content: "@alex here are the notes" });
-  const raw = await eventually(
-    async () => {
-      await runSchedule("EmailFunction.Due");
-      return (await emailsTo("alex@example.edu")).at(-1);
-    },
-    30_000,
-    "an email to Alex",
-  );
-  const unfolded = raw.replace(/\r?\n[ \t]+/g, " ");
-  const token = /notifications\/unsubscribe\/\?token=([A-Za-z0-9_-]+)/.exec(unfolded)?.[1];
+  const { raw, token } = await latestUnsubscribeLink("alex@example.edu");
   assert.ok(token, `an unsubscribe link in:\n${raw}`);
 
   const context = await t.browser.newContext();
